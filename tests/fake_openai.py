@@ -1,0 +1,192 @@
+"""A real local HTTP server speaking the OpenAI chat API, scriptable to fail on demand.
+
+It runs on 127.0.0.1 in a thread (stdlib ``ThreadingHTTPServer``), answers
+``POST /v1/chat/completions``, ``POST /tokenize`` (llama.cpp's shape, one token
+per whitespace-separated word) and ``GET /v1/models``, records every request,
+and counts how many chat requests are in flight at once.
+
+Behaviour per request comes from a queue of scripted actions; when the queue
+is empty the ``responder`` callable builds the reply text from the request.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Action:
+    """One scripted reply.
+
+    kind: "ok" (reply ``text``), "status" (HTTP ``status`` with an error body and
+    optional ``retry_after`` header), or "hang" (hold the request until the
+    server is stopped or ``release_hangs`` is called).
+    """
+
+    kind: str
+    text: str = ""
+    status: int = 200
+    retry_after: float | None = None
+
+
+def echo_last_user(request: dict[str, Any]) -> str:
+    """Default responder: repeat the last user message."""
+    users = [m["content"] for m in request["messages"] if m["role"] == "user"]
+    return f"echo: {users[-1] if users else ''}"
+
+
+@dataclass
+class FakeOpenAI:
+    """The server's state, shared with the handler threads."""
+
+    responder: Callable[[dict[str, Any]], str] = echo_last_user
+    hold_until_inflight: int = 0
+    hold_timeout: float = 0.3
+    actions: deque[Action] = field(default_factory=deque)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    tokenize_calls: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+    _hang: threading.Event = field(default_factory=threading.Event)
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>`` of the running server."""
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def api_base(self) -> str:
+        """The OpenAI base URL (``.../v1``)."""
+        return self.base_url + "/v1"
+
+    def script(self, *actions: Action) -> None:
+        """Queue replies for the next requests, in order."""
+        with self._cond:
+            self.actions.extend(actions)
+
+    def release_hangs(self) -> None:
+        """Let every hanging request finish (with a 500)."""
+        self._hang.set()
+
+    def start(self) -> FakeOpenAI:
+        """Start serving on a free loopback port in a daemon thread."""
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release any hanging request."""
+        self._hang.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    # --- called from handler threads -------------------------------------------
+    def _enter(self, body: dict[str, Any]) -> Action | None:
+        with self._cond:
+            self.requests.append(body)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self._cond.notify_all()
+            if self.hold_until_inflight:
+                # Hold the request until enough are in flight (or a short time
+                # passed), so requests overlap if the client lets them.
+                self._cond.wait_for(
+                    lambda: self.in_flight >= self.hold_until_inflight, self.hold_timeout
+                )
+            return self.actions.popleft() if self.actions else None
+
+    def _leave(self) -> None:
+        with self._cond:
+            self.in_flight -= 1
+
+
+def _completion_body(request: dict[str, Any], text: str) -> dict[str, Any]:
+    prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in request["messages"])
+    return {
+        "id": f"chatcmpl-fake-{prompt_tokens}",
+        "object": "chat.completion",
+        "created": 1,
+        "model": request.get("model", "fake"),
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(text.split()),
+            "total_tokens": prompt_tokens + len(text.split()),
+        },
+    }
+
+
+def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # keep test output clean
+
+        def _send(self, status: int, payload: dict[str, Any], headers: dict | None = None) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if self.path.rstrip("/") == "/v1/models":
+                self._send(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
+            else:
+                self._send(404, {"error": {"message": "not found"}})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", 0))
+            body = json.loads(self.rfile.read(length) or b"{}")
+            if self.path == "/tokenize":
+                state.tokenize_calls += 1
+                self._send(200, {"tokens": list(range(len(body.get("content", "").split())))})
+                return
+            if self.path != "/v1/chat/completions":
+                self._send(404, {"error": {"message": f"no route {self.path}"}})
+                return
+            action = state._enter(body)
+            try:
+                self._reply(body, action)
+            finally:
+                state._leave()
+
+        def _reply(self, body: dict[str, Any], action: Action | None) -> None:
+            if action is None or action.kind == "ok":
+                text = action.text if action else state.responder(body)
+                self._send(200, _completion_body(body, text))
+            elif action.kind == "status":
+                headers = {}
+                if action.retry_after is not None:
+                    headers["Retry-After"] = str(action.retry_after)
+                error = {"message": f"scripted {action.status}", "type": "scripted"}
+                self._send(action.status, {"error": error}, headers)
+            elif action.kind == "hang":
+                state._hang.wait(30)
+                self._send(500, {"error": {"message": "released hang"}})
+            else:
+                raise AssertionError(f"unknown action {action.kind}")
+
+    return Handler

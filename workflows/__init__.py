@@ -1,0 +1,3 @@
+"""LangGraph workflows composing agents, memory and retrieval."""
+
+__all__: list[str] = []
