@@ -33,7 +33,22 @@ _LAZY: dict[str, str] = {
     "LocalServerError": ".errors",
 }
 
-__all__ = ["__version__", *sorted(_LAZY)]
+__all__ = [
+    "Completion",
+    "ConfigError",
+    "ContextWindowError",
+    "Gateway",
+    "GatewayError",
+    "LocalServerError",
+    "LongdocError",
+    "ModelCallError",
+    "Settings",
+    "StageUsage",
+    "StructuredOutputError",
+    "Usage",
+    "__version__",
+    "load_settings",
+]
 
 if TYPE_CHECKING:
     from longdoc.agents.gateway import Gateway

@@ -1,4 +1,4 @@
-"""Settings: one validated object, read from arguments, ``LONGDOC_*`` variables and ``longdoc.toml``.
+"""Settings: one validated object from arguments, LONGDOC_* variables and longdoc.toml.
 
 Precedence, highest first: keyword arguments, environment variables (prefix
 ``LONGDOC_``), the TOML file (``$LONGDOC_CONFIG`` or ``./longdoc.toml``), then

@@ -23,7 +23,20 @@ _LAZY: dict[str, str] = {
     "default_gguf": ".local_server",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "Completion",
+    "Endpoint",
+    "Gateway",
+    "Ledger",
+    "LocalServer",
+    "Message",
+    "Messages",
+    "ResponseCache",
+    "StageUsage",
+    "TokenCounter",
+    "Usage",
+    "default_gguf",
+]
 
 if TYPE_CHECKING:
     from longdoc.agents.cache import ResponseCache

@@ -22,7 +22,7 @@ import asyncio
 import threading
 import time
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -138,6 +138,8 @@ class Gateway:
         self._semaphores = weakref.WeakKeyDictionary()
         self._portal: _Portal | None = None
         self._portal_lock = threading.Lock()
+        # Replaceable so tests can record backoff waits instead of sleeping.
+        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     # --- resolution -------------------------------------------------------------------
     @property
@@ -263,6 +265,7 @@ class Gateway:
             wait=RetryWait(initial=0.5, maximum=self.settings.retry_max_wait),
             retry=retry_if_exception(is_transient),
             reraise=True,
+            sleep=self._sleep,
         )
         try:
             async for attempt in retrying:

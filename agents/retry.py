@@ -79,7 +79,7 @@ class RetryWait:
 
     def __init__(self, initial: float, maximum: float) -> None:
         self.maximum = maximum
-        self._backoff = wait_exponential_jitter(initial=initial, max=maximum, jitter=initial)
+        self._backoff = wait_exponential_jitter(multiplier=initial, max=maximum, jitter=initial)
 
     def __call__(self, state: RetryCallState) -> float:
         """Seconds to wait before the next attempt."""

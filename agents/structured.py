@@ -1,4 +1,4 @@
-"""Structured output: ask for a pydantic model, parse and validate the answer, build a repair prompt."""
+"""Structured output: ask for a pydantic model, validate the answer, build a repair prompt."""
 
 from __future__ import annotations
 
