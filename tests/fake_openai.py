@@ -46,6 +46,7 @@ class FakeOpenAI:
     """The server's state, shared with the handler threads."""
 
     responder: Callable[[dict[str, Any]], str] = echo_last_user
+    dialect: str = "llamacpp"  # shape of /tokenize: "llamacpp" or "vllm"
     hold_until_inflight: int = 0
     hold_timeout: float = 0.3
     actions: deque[Action] = field(default_factory=deque)
@@ -134,6 +135,17 @@ def _completion_body(request: dict[str, Any], text: str) -> dict[str, Any]:
     }
 
 
+def _tokenize(dialect: str, body: dict[str, Any]) -> dict[str, Any]:
+    """One token per word; vLLM's chat form adds 5 template tokens per message."""
+    if dialect == "llamacpp":
+        return {"tokens": list(range(len(body.get("content", "").split())))}
+    if "messages" in body:
+        count = sum(len(m["content"].split()) + 5 for m in body["messages"])
+    else:
+        count = len(body.get("prompt", "").split())
+    return {"count": count, "tokens": list(range(count)), "max_model_len": 4096}
+
+
 def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -162,7 +174,7 @@ def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             body = json.loads(self.rfile.read(length) or b"{}")
             if self.path == "/tokenize":
                 state.tokenize_calls += 1
-                self._send(200, {"tokens": list(range(len(body.get("content", "").split())))})
+                self._send(200, _tokenize(state.dialect, body))
                 return
             if self.path != "/v1/chat/completions":
                 self._send(404, {"error": {"message": f"no route {self.path}"}})

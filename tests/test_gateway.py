@@ -202,3 +202,28 @@ async def test_sync_wrapper_works_inside_a_running_loop(server: FakeOpenAI) -> N
     assert gw.complete("from async code").text == "echo: from async code"
     assert (await gw.acomplete("and async")).text == "echo: and async"
     gw.close()
+
+
+def test_hosted_vllm_uses_the_vllm_tokenizer_dialect(server: FakeOpenAI) -> None:
+    server.dialect = "vllm"
+    settings = load_settings(model="hosted_vllm/fake", api_base=server.api_base)
+    gw = Gateway(settings)
+    assert gw.count_tokens("one two three four") == 4
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
+    assert gw.count_messages(messages) == 3 + 2 * 5  # the server's chat-template count
+    assert gw.endpoint.counter.source == "server:vllm"
+    assert gw.complete("through litellm's vllm provider").text.startswith("echo:")
+    assert server.requests[-1]["model"] == "fake"
+
+
+def test_unknown_openai_compatible_server_is_probed(server: FakeOpenAI) -> None:
+    server.dialect = "vllm"
+    gw = make_gateway(server)  # openai/fake: dialect not known in advance
+    assert gw.count_tokens("a b") == 2
+    assert gw.endpoint.counter.source == "server:vllm"
+
+
+def test_hosted_providers_count_with_litellm() -> None:
+    gw = Gateway(load_settings(model="openai/gpt-4o-mini"))
+    assert gw.endpoint.counter.source == "litellm"
+    assert 1 <= gw.count_tokens("hello world") <= 3
