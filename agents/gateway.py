@@ -24,7 +24,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
@@ -33,6 +33,7 @@ from longdoc.agents._litellm import litellm
 from longdoc.agents.cache import ResponseCache, cache_key
 from longdoc.agents.ledger import Ledger, Usage
 from longdoc.agents.retry import RetryWait, is_transient, status_code_of
+from longdoc.agents.scripted import BackendReply
 from longdoc.agents.structured import (
     ParseFailure,
     parse_model,
@@ -45,10 +46,40 @@ from longdoc.agents.types import Completion, Messages, as_messages
 from longdoc.config import Settings, load_settings
 from longdoc.errors import ContextWindowError, ModelCallError, StructuredOutputError
 
-__all__ = ["Endpoint", "Gateway"]
+__all__ = ["Counter", "Endpoint", "Gateway", "ModelBackend"]
 
 T = TypeVar("T", bound=BaseModel)
 R = TypeVar("R")
+
+
+class Counter(Protocol):
+    """Counts tokens for one model (see :class:`~longdoc.agents.tokens.TokenCounter`)."""
+
+    @property
+    def source(self) -> str:
+        """Which tokenizer is used."""
+        ...
+
+    def count(self, text: str) -> int:
+        """Tokens in a text."""
+        ...
+
+    def count_messages(self, messages: Messages) -> int:
+        """Tokens of a chat prompt."""
+        ...
+
+
+class ModelBackend(Counter, Protocol):
+    """An in-process replacement for the HTTP model call (e.g. :class:`ScriptedModel`)."""
+
+    @property
+    def model_id(self) -> str:
+        """Identity for cache keys."""
+        ...
+
+    async def acomplete(self, messages: Messages, params: dict[str, Any]) -> BackendReply:
+        """Answer one request."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -61,13 +92,15 @@ class Endpoint:
         api_key: the key sent, or None.
         model_id: identity of the weights, used in cache keys.
         counter: the token counter for this model.
+        backend: an in-process backend that replaces the HTTP call, if any.
     """
 
     litellm_model: str
     api_base: str | None
     api_key: str | None
     model_id: str
-    counter: TokenCounter
+    counter: Counter
+    backend: ModelBackend | None = None
 
 
 def _resolve_endpoint(settings: Settings) -> Endpoint:
@@ -134,14 +167,23 @@ class Gateway:
     Args:
         settings: validated settings; None reads them from the environment.
         cache: override ``settings.cache`` for this gateway.
+        backend: answer calls in-process instead of over HTTP (tests, benchmarks);
+            ``settings.model`` is then ignored.
 
     Example:
         >>> gw = Gateway()
         >>> gw.complete("Name a colour.", max_tokens=8).text  # doctest: +SKIP
     """
 
-    def __init__(self, settings: Settings | None = None, *, cache: bool | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        cache: bool | None = None,
+        backend: ModelBackend | None = None,
+    ) -> None:
         self.settings = settings or load_settings()
+        self._backend = backend
         self.ledger = Ledger()
         self._cache_on = self.settings.cache if cache is None else cache
         self._cache: ResponseCache | None = None
@@ -159,7 +201,10 @@ class Gateway:
     def endpoint(self) -> Endpoint:
         """The resolved endpoint (starts the embedded server on first use)."""
         with self._endpoint_lock:
-            if self._endpoint is None:
+            if self._endpoint is None and self._backend is not None:
+                b = self._backend
+                self._endpoint = Endpoint(b.model_id, None, None, b.model_id, b, b)
+            elif self._endpoint is None:
                 self._endpoint = _resolve_endpoint(self.settings)
             return self._endpoint
 
@@ -270,7 +315,6 @@ class Gateway:
         counted_prompt_tokens: int,
     ) -> Completion:
         """Send with bounded concurrency and retries; record the ledger."""
-        lit = litellm()
         started = time.perf_counter()
         attempts = 0
         retrying = AsyncRetrying(
@@ -286,16 +330,7 @@ class Gateway:
                     attempts += 1
                     # The slot is held per attempt, not across backoff waits.
                     async with self._semaphore():
-                        response = await lit.acompletion(
-                            model=endpoint.litellm_model,
-                            messages=messages,
-                            api_base=endpoint.api_base,
-                            api_key=endpoint.api_key,
-                            timeout=self.settings.request_timeout,
-                            num_retries=0,  # tenacity retries, not litellm
-                            max_retries=0,  # nor the openai client underneath
-                            **call,
-                        )
+                        reply = await self._request(endpoint, messages, call)
         except Exception as e:
             seconds = time.perf_counter() - started
             self.ledger.record_failure(stage, requests=attempts, seconds=seconds)
@@ -306,22 +341,9 @@ class Gateway:
                 attempts=attempts,
                 status_code=status_code_of(e),
             ) from e
-        return self._record(response, endpoint, stage, counted_prompt_tokens, attempts, started)
-
-    def _record(
-        self,
-        response: Any,
-        endpoint: Endpoint,
-        stage: str,
-        counted_prompt_tokens: int,
-        attempts: int,
-        started: float,
-    ) -> Completion:
         seconds = time.perf_counter() - started
-        choice = response.choices[0]
-        usage = getattr(response, "usage", None)
-        prompt_tokens = getattr(usage, "prompt_tokens", None) or counted_prompt_tokens
-        completion_tokens = getattr(usage, "completion_tokens", None) or 0
+        prompt_tokens = reply.prompt_tokens or counted_prompt_tokens
+        completion_tokens = reply.completion_tokens
         self.ledger.record_call(
             stage,
             prompt_tokens=prompt_tokens,
@@ -331,13 +353,38 @@ class Gateway:
             cached=False,
         )
         return Completion(
-            text=choice.message.content or "",
+            text=reply.text,
             model=endpoint.litellm_model,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
-            finish_reason=getattr(choice, "finish_reason", None),
+            finish_reason=reply.finish_reason,
             attempts=attempts,
             seconds=seconds,
+        )
+
+    async def _request(
+        self, endpoint: Endpoint, messages: Messages, call: dict[str, Any]
+    ) -> BackendReply:
+        """One request, to the in-process backend or over HTTP through litellm."""
+        if endpoint.backend is not None:
+            return await endpoint.backend.acomplete(messages, call)
+        response = await litellm().acompletion(
+            model=endpoint.litellm_model,
+            messages=messages,
+            api_base=endpoint.api_base,
+            api_key=endpoint.api_key,
+            timeout=self.settings.request_timeout,
+            num_retries=0,  # tenacity retries, not litellm
+            max_retries=0,  # nor the openai client underneath
+            **call,
+        )
+        choice = response.choices[0]
+        usage = getattr(response, "usage", None)
+        return BackendReply(
+            text=choice.message.content or "",
+            prompt_tokens=getattr(usage, "prompt_tokens", None) or 0,
+            completion_tokens=getattr(usage, "completion_tokens", None) or 0,
+            finish_reason=getattr(choice, "finish_reason", None) or "stop",
         )
 
     # --- structured output -------------------------------------------------------------

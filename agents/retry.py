@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import sys
 import time
 from typing import Any
 
@@ -26,6 +27,9 @@ def is_transient(error: BaseException) -> bool:
     4xx (bad input, auth, unknown model, context overflow), which would fail
     the same way again.
     """
+    status = status_code_of(error)
+    if "litellm" not in sys.modules:  # not a litellm error, and no need to import it to know
+        return status is not None and (status >= 500 or status in (408, 429))
     lit = litellm()
     transient = (
         lit.Timeout,
@@ -38,7 +42,6 @@ def is_transient(error: BaseException) -> bool:
         return False
     if isinstance(error, transient):
         return True
-    status = status_code_of(error)
     return status is not None and (status >= 500 or status in (408, 429))
 
 

@@ -227,3 +227,24 @@ def test_hosted_providers_count_with_litellm() -> None:
     gw = Gateway(load_settings(model="openai/gpt-4o-mini"))
     assert gw.endpoint.counter.source == "litellm"
     assert 1 <= gw.count_tokens("hello world") <= 3
+
+
+def test_scripted_backend_keeps_window_cache_and_ledger() -> None:
+    from longdoc.agents.scripted import ScriptedModel
+
+    seen: list[int] = []
+
+    def respond(messages: list, params: dict) -> str:
+        seen.append(params["max_tokens"])
+        return "one two three four five six"
+
+    model = ScriptedModel(respond)
+    gw = Gateway(load_settings(context_window=300, max_output_tokens=50), backend=model)
+    reply = gw.complete("hello", max_tokens=4, stage="w")
+    assert (reply.text, reply.finish_reason) == ("one two three four", "length")
+    assert gw.complete("hello", max_tokens=4, stage="w").cached
+    assert seen == [4] and len(model.calls) == 1
+    assert gw.usage().stages["w"].cached_calls == 1
+    with pytest.raises(ContextWindowError):
+        gw.complete("word " * 290)
+    assert "litellm" not in gw.endpoint.litellm_model
