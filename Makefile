@@ -29,7 +29,9 @@ lint: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	# not `python -m pytest`: that puts the repository root on sys.path, where our
+	# `workflows/` folder would shadow the `workflows` package llama-index imports.
+	$(BIN)/pytest -q
 
 demo: $(STAMP)
 	$(BIN)/longdoc doctor

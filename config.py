@@ -60,9 +60,7 @@ class Settings(BaseSettings):
     )
     api_base: str | None = Field(None, description="Base URL of an OpenAI-compatible server.")
     api_key: SecretStr | None = Field(None, description="API key sent to the model server.")
-    context_window: int = Field(
-        8192, ge=256, description="The model's context window in tokens."
-    )
+    context_window: int = Field(8192, ge=256, description="The model's context window in tokens.")
     max_output_tokens: int = Field(
         512, ge=1, description="Default cap on generated tokens per call."
     )
@@ -79,9 +77,7 @@ class Settings(BaseSettings):
     retry_max_wait: float = Field(
         30.0, gt=0, description="Longest wait between two retries, in seconds."
     )
-    cache: bool = Field(
-        True, description="Persistent response cache for calls at temperature 0."
-    )
+    cache: bool = Field(True, description="Persistent response cache for calls at temperature 0.")
     structured_mode: Literal["auto", "json_schema", "prompt"] = Field(
         "auto",
         description="How structured output is requested: server-side json_schema "

@@ -18,6 +18,7 @@ _LAZY: dict[str, str] = {
     "Usage": ".ledger",
     "StageUsage": ".ledger",
     "ResponseCache": ".cache",
+    "ScriptedModel": ".scripted",
     "TokenCounter": ".tokens",
     "LocalServer": ".local_server",
     "default_gguf": ".local_server",
@@ -32,6 +33,7 @@ __all__ = [
     "Message",
     "Messages",
     "ResponseCache",
+    "ScriptedModel",
     "StageUsage",
     "TokenCounter",
     "Usage",
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from longdoc.agents.gateway import Endpoint, Gateway
     from longdoc.agents.ledger import Ledger, StageUsage, Usage
     from longdoc.agents.local_server import LocalServer, default_gguf
+    from longdoc.agents.scripted import ScriptedModel
     from longdoc.agents.tokens import TokenCounter
     from longdoc.agents.types import Completion, Message, Messages
 

@@ -290,7 +290,11 @@ class Gateway:
             hit = await asyncio.to_thread(store.get, key)
             if hit is not None:
                 self.ledger.record_call(
-                    stage, prompt_tokens=0, completion_tokens=0, seconds=0.0, requests=0,
+                    stage,
+                    prompt_tokens=0,
+                    completion_tokens=0,
+                    seconds=0.0,
+                    requests=0,
                     cached=True,
                 )
                 return hit.model_copy(update={"cached": True, "attempts": 0})
@@ -434,6 +438,14 @@ class Gateway:
                 self._portal = _Portal()
             portal = self._portal
         return portal.run(coro)
+
+    def run_sync(self, coro: Coroutine[Any, Any, R]) -> R:
+        """Run a coroutine to completion on the gateway's private event loop.
+
+        Used by the sync wrappers of workflows; safe to call from code that is
+        itself inside a running event loop (e.g. Jupyter).
+        """
+        return self._run(coro)
 
     def complete(self, prompt: str | Messages, **kwargs: Any) -> Completion:
         """Sync :meth:`acomplete`."""

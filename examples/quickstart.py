@@ -42,8 +42,10 @@ def main() -> None:
         for answer in asyncio.run(ask_in_parallel(gateway, questions)):
             print("async:", answer)
         usage = gateway.usage()
-        print(f"usage: {usage.total.calls} calls, {usage.total.total_tokens} tokens, "
-              f"{usage.total.seconds:.1f} s; per stage: {sorted(usage.stages)}")
+        print(
+            f"usage: {usage.total.calls} calls, {usage.total.total_tokens} tokens, "
+            f"{usage.total.seconds:.1f} s; per stage: {sorted(usage.stages)}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,452 @@
+"""Chain-of-Agents (Zhang et al., NeurIPS 2024) as a resumable LangGraph workflow.
+
+Workers read the document's parts in order; worker *i* gets its part, the
+previous worker's notes (the paper's communication unit, CU) and the query, and
+rewrites the notes. A manager answers from the final notes and the query only.
+
+Budgets are exact: the document budget of each worker call is the window minus
+the worker's instructions and query (counted by the model's tokenizer on the
+real prompt), minus the previous notes at their cap, minus the reply reserved
+for the new notes, minus a small margin for tokenization at the seams; the
+notes are capped by ``max_tokens``. No call can overflow the window.
+
+Every worker step is a LangGraph super-step, checkpointed in SQLite under the
+data dir; running again with the same run id resumes at the next worker, and
+the gateway's response cache covers a step that finished its call but not its
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict
+
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from longdoc.agents.gateway import Gateway
+from longdoc.agents.ledger import Usage
+from longdoc.agents.prompts import Task, manager_messages, worker_messages
+from longdoc.agents.roles import answer_from_notes, choose_notes, write_notes
+from longdoc.workflows.results import StrategyResult
+from longdoc.workflows.runs import (
+    ProgressEvent,
+    checkpointer,
+    derive_run_id,
+    load_json,
+    save_json_atomic,
+)
+from longdoc.workflows.sources import DocumentText, from_text
+from longdoc.workflows.splitting import BudgetError, split_to_budget
+
+__all__ = [
+    "ChainContext",
+    "ChainInput",
+    "ChainOfAgents",
+    "ChainOutput",
+    "ChainState",
+    "build_chain_graph",
+    "plan",
+]
+
+Direction = Literal["ltr", "rtl"]
+
+
+class ChainInput(TypedDict):
+    """What a fresh run starts from."""
+
+    step: int
+    notes: list[str]
+
+
+class ChainState(ChainInput, total=False):
+    """Working state, checkpointed after every step (the parts live outside it)."""
+
+    history: list[list[str]]
+    chosen: int
+    judge_reason: str
+    path_answers: list[str]
+    answer: str
+
+
+class ChainOutput(TypedDict, total=False):
+    """What a finished run returns."""
+
+    notes: list[str]
+    history: list[list[str]]
+    chosen: int
+    judge_reason: str
+    path_answers: list[str]
+    answer: str
+
+
+@dataclass
+class ChainContext:
+    """Run-scoped inputs handed to every node (not checkpointed)."""
+
+    gateway: Gateway
+    run_id: str
+    parts: list[str]
+    task: Task
+    query: str | None
+    directions: list[Direction]
+    notes_tokens: int
+    answer_tokens: int
+    keep_notes: bool = False
+    vote: bool = False
+    usage_start: Usage = field(default_factory=Usage)
+
+    def tokens_so_far(self) -> int:
+        """Tokens this invocation has used so far."""
+        return (self.gateway.usage() - self.usage_start).total.total_tokens
+
+    def part_for(self, direction: Direction, step: int) -> tuple[int, str]:
+        """The 1-based index and text of the part a path reads at ``step``."""
+        i = step if direction == "ltr" else len(self.parts) - 1 - step
+        return i + 1, self.parts[i]
+
+
+def plan(
+    gateway: Gateway, task: Task, query: str | None, notes_tokens: int, answer_tokens: int
+) -> int:
+    """The document budget (tokens) of one worker call.
+
+    Raises:
+        BudgetError: the window cannot hold instructions, query, notes and a useful part,
+            or the manager's prompt plus answer.
+    """
+    window = gateway.context_window
+    frame = gateway.count_messages(worker_messages(task, query, "", "", 1, 1))
+    margin = 16 + window // 100  # seams, and the index digits of later parts
+    budget = window - frame - 2 * notes_tokens - margin
+    detail = (
+        f"window {window} - instructions and query {frame} - previous notes {notes_tokens} "
+        f"- new notes {notes_tokens} - margin {margin}"
+    )
+    if budget < 64:
+        raise BudgetError(budget, 64, detail)
+    manager = gateway.count_messages(manager_messages(task, query, "")) + notes_tokens + margin
+    if manager + answer_tokens > window:
+        raise BudgetError(
+            window - manager - answer_tokens,
+            0,
+            f"manager prompt {manager} + answer {answer_tokens} exceeds window {window}",
+        )
+    return budget
+
+
+def _emit(ctx: ChainContext, kind: str, stage: str, step: int, total: int, msg: str = "") -> None:
+    event = ProgressEvent(
+        run_id=ctx.run_id,
+        kind=kind,
+        stage=stage,
+        step=step,
+        total=total,  # type: ignore[arg-type]
+        tokens=ctx.tokens_so_far(),
+        message=msg,
+    )
+    get_stream_writer()(event)
+
+
+async def _work(state: ChainState, runtime: Runtime[ChainContext]) -> dict[str, Any]:
+    """One worker step on every path (paths run concurrently)."""
+    ctx = runtime.context
+    step, total = state["step"], len(ctx.parts)
+    jobs = []
+    for path, direction in enumerate(ctx.directions):
+        index, part = ctx.part_for(direction, step)
+        jobs.append(
+            write_notes(
+                ctx.gateway,
+                ctx.task,
+                ctx.query,
+                state["notes"][path],
+                part,
+                index,
+                total,
+                notes_tokens=ctx.notes_tokens,
+            )
+        )
+    notes = list(await asyncio.gather(*jobs))
+    update: dict[str, Any] = {"step": step + 1, "notes": notes}
+    if ctx.keep_notes:
+        history = state.get("history") or [[] for _ in ctx.directions]
+        update["history"] = [[*h, n] for h, n in zip(history, notes, strict=True)]
+    _emit(ctx, "step", "worker", step + 1, total)
+    return update
+
+
+def _next(state: ChainState, runtime: Runtime[ChainContext]) -> str:
+    ctx = runtime.context
+    if state["step"] < len(ctx.parts):
+        return "work"
+    return "decide" if len(ctx.directions) > 1 else "manage"
+
+
+def _normalise(answer: str) -> str:
+    return " ".join(answer.lower().split()).strip(" .")
+
+
+async def _decide(state: ChainState, runtime: Runtime[ChainContext]) -> dict[str, Any]:
+    """Multi-path: majority vote over per-path answers when asked, else the judge's pick."""
+    ctx = runtime.context
+    update: dict[str, Any] = {}
+    if ctx.vote:
+        _emit(ctx, "stage", "manager", 0, len(ctx.directions), "answering on every path")
+        answers = list(
+            await asyncio.gather(
+                *(
+                    answer_from_notes(
+                        ctx.gateway, ctx.task, ctx.query, n, answer_tokens=ctx.answer_tokens
+                    )
+                    for n in state["notes"]
+                )
+            )
+        )
+        update["path_answers"] = answers
+        top, count = Counter(_normalise(a) for a in answers).most_common(1)[0]
+        if count * 2 > len(answers):
+            chosen = next(i for i, a in enumerate(answers) if _normalise(a) == top)
+            return {
+                **update,
+                "chosen": chosen,
+                "answer": answers[chosen],
+                "judge_reason": f"majority vote ({count} of {len(answers)})",
+            }
+    _emit(ctx, "stage", "judge", 0, 1, "choosing the most reliable notes")
+    verdict = await choose_notes(ctx.gateway, ctx.task, ctx.query, state["notes"])
+    update.update(chosen=verdict.choice, judge_reason=verdict.reason)
+    if "path_answers" in update:
+        update["answer"] = update["path_answers"][verdict.choice]
+    return update
+
+
+async def _manage(state: ChainState, runtime: Runtime[ChainContext]) -> dict[str, Any]:
+    """The manager answers from the chosen final notes and the query only."""
+    ctx = runtime.context
+    if state.get("answer"):
+        return {}
+    _emit(ctx, "stage", "manager", 0, 1, "answering from the final notes")
+    notes = state["notes"][state.get("chosen", 0)]
+    answer = await answer_from_notes(
+        ctx.gateway, ctx.task, ctx.query, notes, answer_tokens=ctx.answer_tokens
+    )
+    return {"answer": answer}
+
+
+def build_chain_graph() -> StateGraph:
+    """The chain-of-agents graph, uncompiled: work* -> [decide] -> manage."""
+    graph = StateGraph(
+        ChainState, context_schema=ChainContext, input_schema=ChainInput, output_schema=ChainOutput
+    )
+    graph.add_node("work", _work)
+    graph.add_node("decide", _decide)
+    graph.add_node("manage", _manage)
+    graph.add_edge(START, "work")
+    graph.add_conditional_edges("work", _next, ["work", "decide", "manage"])
+    graph.add_edge("decide", "manage")
+    graph.add_edge("manage", END)
+    return graph
+
+
+async def stream_graph(
+    compiled: Any, inputs: ChainInput | None, config: dict[str, Any], ctx: ChainContext
+) -> AsyncIterator[ProgressEvent | dict[str, Any]]:
+    """Run (or resume, with ``inputs=None``) yielding progress events, then the final values."""
+    final: dict[str, Any] = {}
+    # durability="sync": each step's checkpoint is on disk before the next step
+    # starts, so a kill loses at most the step in flight (whose call is cached).
+    async for mode, chunk in compiled.astream(
+        inputs, config, context=ctx, stream_mode=["custom", "values"], durability="sync"
+    ):
+        if mode == "custom":
+            yield chunk
+        else:
+            final = chunk
+    yield final
+
+
+_DIRECTIONS: dict[str, list[Direction]] = {"ltr": ["ltr"], "rtl": ["rtl"], "both": ["ltr", "rtl"]}
+
+
+class ChainOfAgents:
+    """Question answering and summarisation over any length of text, by a chain of agents.
+
+    Args:
+        gateway: the model gateway (a default one from the environment when None).
+        direction: ``ltr`` (the paper's), ``rtl``, or ``both`` (multi-path with a judge).
+        notes_tokens: cap on the notes each worker writes; default window/16 in [64, 1024].
+        answer_tokens: cap on the manager's answer; default ``settings.max_output_tokens``.
+        vote: with ``both``, answer on each path and keep a majority answer; the judge
+            decides ties.
+        keep_notes: return every worker's notes in the result.
+        checkpointer: a LangGraph checkpointer; default SQLite under the data dir.
+        task: force ``qa``, ``summary`` or ``code``; default from the query and document.
+
+    Example:
+        >>> coa = ChainOfAgents(Gateway())
+        >>> coa.run(from_path("book.txt"), "Who marries Anne?").answer  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        gateway: Gateway | None = None,
+        *,
+        direction: Literal["ltr", "rtl", "both"] = "ltr",
+        notes_tokens: int | None = None,
+        answer_tokens: int | None = None,
+        vote: bool = False,
+        keep_notes: bool = False,
+        checkpointer: Any = None,
+        task: Task | None = None,
+    ) -> None:
+        if direction not in _DIRECTIONS:
+            raise ValueError(f"direction must be ltr, rtl or both, not {direction!r}")
+        self.gateway = gateway or Gateway()
+        self.direction = direction
+        window = self.gateway.context_window
+        self.notes_tokens = notes_tokens or max(64, min(1024, window // 16))
+        self.answer_tokens = answer_tokens or self.gateway.settings.max_output_tokens
+        self.vote = vote
+        self.keep_notes = keep_notes
+        self.task = task
+        self._checkpointer = checkpointer
+        self._graph = build_chain_graph()
+
+    def _run_id(self, doc: DocumentText, query: str | None, task: Task) -> str:
+        return derive_run_id(
+            "chain",
+            model=self.gateway.endpoint.model_id,
+            doc=doc.content_hash,
+            query=query,
+            task=task,
+            direction=self.direction,
+            notes=self.notes_tokens,
+            answer=self.answer_tokens,
+            window=self.gateway.context_window,
+            vote=self.vote,
+        )
+
+    async def _parts(
+        self, doc: DocumentText, query: str | None, task: Task, run_id: str
+    ) -> list[str]:
+        """The run's parts: stored with the run, so a resume reads exactly the same ones."""
+        path = self.gateway.settings.data_dir / "runs" / run_id / "parts.json"
+        if path.is_file():
+            return list(load_json(path))
+        budget = await asyncio.to_thread(
+            plan, self.gateway, task, query, self.notes_tokens, self.answer_tokens
+        )
+        parts = await asyncio.to_thread(
+            split_to_budget, doc.text, budget, self.gateway.count_tokens
+        )
+        save_json_atomic(path, parts)
+        return parts
+
+    async def astream(
+        self, source: DocumentText | str, query: str | None = None, *, run_id: str | None = None
+    ) -> AsyncIterator[ProgressEvent | StrategyResult]:
+        """Run or resume, yielding progress events and finally the result."""
+        doc = source if isinstance(source, DocumentText) else from_text(source)
+        task: Task = self.task or ("qa" if query else "code" if doc.kind == "code" else "summary")
+        run_id = run_id or await asyncio.to_thread(self._run_id, doc, query, task)
+        parts = await self._parts(doc, query, task, run_id)
+        ctx = ChainContext(
+            gateway=self.gateway,
+            run_id=run_id,
+            parts=parts,
+            task=task,
+            query=query,
+            directions=_DIRECTIONS[self.direction],
+            notes_tokens=self.notes_tokens,
+            answer_tokens=self.answer_tokens,
+            keep_notes=self.keep_notes,
+            vote=self.vote,
+            usage_start=self.gateway.usage(),
+        )
+        async with self._saver() as saver:
+            compiled = self._graph.compile(checkpointer=saver)
+            config = {"configurable": {"thread_id": run_id}, "recursion_limit": len(parts) + 10}
+            snapshot = await compiled.aget_state(config)
+            resumed = bool(snapshot.values)
+            inputs: ChainInput | None = (
+                None if resumed else {"step": 0, "notes": [""] * len(ctx.directions)}
+            )
+            done = snapshot.values.get("step", 0) if resumed else 0
+            yield ProgressEvent(
+                run_id=run_id,
+                kind="start",
+                stage="worker",
+                step=done,
+                total=len(parts),
+                message="resuming" if resumed else "",
+            )
+            final: dict[str, Any] = dict(snapshot.values)
+            # Finished runs have an answer. (A run killed while saving a step can show
+            # no `next` node although unfinished: its last step's writes are pending.)
+            if "answer" not in final:
+                async for item in stream_graph(compiled, inputs, config, ctx):
+                    if isinstance(item, ProgressEvent):
+                        yield item
+                    else:
+                        final = item
+        yield self._result(final, ctx, doc, resumed)
+
+    def _saver(self) -> Any:
+        if self._checkpointer is not None:
+            return _Given(self._checkpointer)
+        return checkpointer(self.gateway.settings.data_dir)
+
+    def _result(
+        self, final: dict[str, Any], ctx: ChainContext, doc: DocumentText, resumed: bool
+    ) -> StrategyResult:
+        chosen = final.get("chosen", 0)
+        return StrategyResult(
+            answer=final.get("answer", ""),
+            strategy="chain",
+            task=ctx.task,
+            query=ctx.query,
+            source=doc.name,
+            run_id=ctx.run_id,
+            final_notes=final["notes"][chosen],
+            worker_notes=final.get("history") if self.keep_notes else None,
+            direction=ctx.directions[chosen],
+            judge_reason=final.get("judge_reason"),
+            parts=len(ctx.parts),
+            resumed=resumed,
+            usage=self.gateway.usage() - ctx.usage_start,
+        )
+
+    async def arun(
+        self, source: DocumentText | str, query: str | None = None, *, run_id: str | None = None
+    ) -> StrategyResult:
+        """Run or resume to the end and return the result."""
+        result: StrategyResult | None = None
+        async for item in self.astream(source, query, run_id=run_id):
+            if isinstance(item, StrategyResult):
+                result = item
+        assert result is not None
+        return result
+
+    def run(
+        self, source: DocumentText | str, query: str | None = None, *, run_id: str | None = None
+    ) -> StrategyResult:
+        """Sync :meth:`arun`."""
+        return self.gateway.run_sync(self.arun(source, query, run_id=run_id))
+
+
+class _Given:
+    """An async context manager around a checkpointer the caller owns."""
+
+    def __init__(self, saver: Any) -> None:
+        self.saver = saver
+
+    async def __aenter__(self) -> Any:
+        return self.saver
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None

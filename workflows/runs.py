@@ -1,0 +1,86 @@
+"""What every workflow run shares: run ids, the SQLite checkpointer, stored inputs, progress events.
+
+A run is identified by a run id. By default the id is derived from everything
+that determines the run (strategy, model, options, query, document), so running
+the same command again resumes an interrupted run, or returns a finished one,
+without repeating model calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+__all__ = [
+    "ProgressEvent",
+    "checkpointer",
+    "derive_run_id",
+    "load_json",
+    "save_json_atomic",
+]
+
+
+class ProgressEvent(BaseModel):
+    """A progress report streamed while a workflow runs.
+
+    Attributes:
+        run_id: the run this event belongs to.
+        kind: ``start``, ``step`` (one unit of work done), ``stage`` (a new phase)
+            or ``done``.
+        stage: what is running (``worker``, ``judge``, ``manager``, ...).
+        step: units done so far.
+        total: units in all.
+        tokens: prompt + completion tokens used so far in this run.
+        message: a short human-readable note.
+    """
+
+    run_id: str
+    kind: Literal["start", "step", "stage", "done"]
+    stage: str
+    step: int = 0
+    total: int = 0
+    tokens: int = 0
+    message: str = ""
+
+
+def derive_run_id(strategy: str, **parts: Any) -> str:
+    """A stable id from everything that determines a run."""
+    payload = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False)
+    return f"{strategy}-{hashlib.sha256(payload.encode()).hexdigest()[:16]}"
+
+
+def save_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so that a crash leaves either the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, ensure_ascii=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_json(path: Path) -> Any:
+    """Read a JSON file written by :func:`save_json_atomic`."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@asynccontextmanager
+async def checkpointer(data_dir: Path) -> AsyncIterator[Any]:
+    """The workflows' SQLite checkpointer under ``data_dir``."""
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    path = data_dir / "checkpoints.sqlite3"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+        yield saver
