@@ -31,9 +31,18 @@ _LAZY: dict[str, str] = {
     "ModelCallError": ".errors",
     "StructuredOutputError": ".errors",
     "LocalServerError": ".errors",
+    "ask": ".api",
+    "aask": ".api",
+    "astream_ask": ".api",
+    "summarize": ".api",
+    "ChainOfAgents": ".workflows.chain",
+    "StrategyResult": ".workflows.results",
+    "ProgressEvent": ".workflows.runs",
+    "ScriptedModel": ".agents.scripted",
 }
 
 __all__ = [
+    "ChainOfAgents",
     "Completion",
     "ConfigError",
     "ContextWindowError",
@@ -42,18 +51,27 @@ __all__ = [
     "LocalServerError",
     "LongdocError",
     "ModelCallError",
+    "ProgressEvent",
+    "ScriptedModel",
     "Settings",
     "StageUsage",
+    "StrategyResult",
     "StructuredOutputError",
     "Usage",
     "__version__",
+    "aask",
+    "ask",
+    "astream_ask",
     "load_settings",
+    "summarize",
 ]
 
 if TYPE_CHECKING:
     from longdoc.agents.gateway import Gateway
     from longdoc.agents.ledger import StageUsage, Usage
+    from longdoc.agents.scripted import ScriptedModel
     from longdoc.agents.types import Completion
+    from longdoc.api import aask, ask, astream_ask, summarize
     from longdoc.config import Settings, load_settings
     from longdoc.errors import (
         ConfigError,
@@ -64,6 +82,9 @@ if TYPE_CHECKING:
         ModelCallError,
         StructuredOutputError,
     )
+    from longdoc.workflows.chain import ChainOfAgents
+    from longdoc.workflows.results import StrategyResult
+    from longdoc.workflows.runs import ProgressEvent
 
 
 def __getattr__(name: str) -> Any:

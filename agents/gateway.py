@@ -274,7 +274,8 @@ class Gateway:
             ModelCallError: the call failed after retries or with a non-retried error.
         """
         messages = as_messages(prompt, system)
-        endpoint = await asyncio.to_thread(lambda: self.endpoint)
+        # The first resolution may start the local server: keep it off the event loop.
+        endpoint = self._endpoint or await asyncio.to_thread(lambda: self.endpoint)
         max_tokens = max_tokens or self.settings.max_output_tokens
         temperature = self.settings.temperature if temperature is None else temperature
         prompt_tokens = await self.acount_messages(messages)

@@ -63,15 +63,22 @@ class ScriptedModel:
             failure.
         name: shown as the model (``scripted/<name>``) and used in cache keys.
         truncate: cut replies to ``params["max_tokens"]`` tokens, as a real server does.
+        tokenizer: counts tokens; default :func:`count_word_tokens` (words and punctuation).
 
     Attributes:
         calls: every request received, in order.
     """
 
     def __init__(
-        self, respond: Responder, *, name: str = "scripted", truncate: bool = True
+        self,
+        respond: Responder,
+        *,
+        name: str = "scripted",
+        truncate: bool = True,
+        tokenizer: Callable[[str], int] = count_word_tokens,
     ) -> None:
         self.respond = respond
+        self.tokenizer = tokenizer
         self.name = name
         self.truncate = truncate
         self.calls: list[ScriptedCall] = []
@@ -91,11 +98,11 @@ class ScriptedModel:
 
     def count(self, text: str) -> int:
         """Tokens in ``text``."""
-        return count_word_tokens(text)
+        return self.tokenizer(text)
 
     def count_messages(self, messages: Messages) -> int:
         """Tokens of a chat prompt, with a fixed per-message template overhead."""
-        body = sum(count_word_tokens(m["content"]) for m in messages)
+        body = sum(self.tokenizer(m["content"]) for m in messages)
         return body + _PER_MESSAGE * len(messages) + _PRIMING
 
     async def acomplete(self, messages: Messages, params: dict[str, Any]) -> BackendReply:
@@ -116,4 +123,4 @@ class ScriptedModel:
         with self._lock:
             self.calls.append(ScriptedCall(messages, dict(params), text))
             self.in_model_seconds += time.perf_counter() - started
-        return BackendReply(text, self.count_messages(messages), count_word_tokens(text), finish)
+        return BackendReply(text, self.count_messages(messages), self.tokenizer(text), finish)

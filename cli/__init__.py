@@ -11,11 +11,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from longdoc.cli import core, index
+from longdoc.cli import core, index, qa
 
 __all__ = ["build_parser", "main"]
 
-_GROUPS = (core, index)
+_GROUPS = (core, index, qa)
 
 
 def build_parser() -> argparse.ArgumentParser:

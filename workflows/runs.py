@@ -83,4 +83,8 @@ async def checkpointer(data_dir: Path) -> AsyncIterator[Any]:
     path = data_dir / "checkpoints.sqlite3"
     path.parent.mkdir(parents=True, exist_ok=True)
     async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+        await saver.setup()
+        # WAL + NORMAL: a checkpoint survives a killed process without an fsync per
+        # step (fsyncs would cost more than the rest of a step's bookkeeping).
+        await saver.conn.execute("PRAGMA synchronous=NORMAL")
         yield saver

@@ -1,0 +1,152 @@
+"""``longdoc ask`` and ``longdoc summarize``: question answering and summaries with progress."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from longdoc.cli.core import add_model_options, settings_from_args
+
+__all__ = ["register"]
+
+
+def _add_chain_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("chain of agents")
+    group.add_argument(
+        "--direction",
+        choices=["ltr", "rtl", "both"],
+        default="ltr",
+        help="reading order; both = two paths and a judge (default ltr)",
+    )
+    group.add_argument("--vote", action="store_true", help="with both: majority vote of answers")
+    group.add_argument("--notes-tokens", type=int, help="cap on each worker's notes")
+    group.add_argument("--answer-tokens", type=int, help="cap on the answer")
+    group.add_argument("--run-id", help="resume or name this run (default: derived from inputs)")
+    group.add_argument("--show-notes", action="store_true", help="print the final notes too")
+    parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``ask`` and ``summarize`` to the CLI."""
+    ask = sub.add_parser("ask", help="answer a question about a long document")
+    ask.add_argument("question")
+    where = ask.add_mutually_exclusive_group()
+    where.add_argument("--doc", help="id of an ingested document (see `longdoc index list`)")
+    where.add_argument("--file", help="a file or folder to read directly")
+    ask.add_argument(
+        "--strategy",
+        choices=["chain", "rag", "vanilla"],
+        default="chain",
+        help="chain of agents (default), RAG over the index, or one truncated call",
+    )
+    _add_chain_options(ask)
+    add_model_options(ask)
+    ask.set_defaults(handler=run_ask)
+
+    summarize = sub.add_parser("summarize", help="summarise a long file or folder")
+    summarize.add_argument("path", help="a file or folder (code gets a code summary)")
+    summarize.add_argument(
+        "--strategy", choices=["chain", "vanilla"], default="chain", help="default chain"
+    )
+    _add_chain_options(summarize)
+    add_model_options(summarize)
+    summarize.set_defaults(handler=run_summarize)
+
+
+def _chain_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "direction": args.direction,
+        "vote": args.vote,
+        "notes_tokens": args.notes_tokens,
+        "answer_tokens": args.answer_tokens,
+        "run_id": args.run_id,
+    }
+
+
+def run_ask(args: argparse.Namespace) -> int:
+    """Answer a question, with a progress bar on standard error."""
+    from longdoc.errors import LongdocError
+
+    if args.strategy != "rag" and not (args.doc or args.file):
+        raise LongdocError("say what to read: --doc ID or --file PATH")
+    kwargs: dict[str, Any] = {"doc": args.doc, "path": args.file, "strategy": args.strategy}
+    if args.strategy == "chain":
+        kwargs.update(_chain_kwargs(args))
+    return _run(args, args.question, kwargs)
+
+
+def run_summarize(args: argparse.Namespace) -> int:
+    """Summarise a file or folder, with a progress bar on standard error."""
+    kwargs: dict[str, Any] = {"path": args.path, "strategy": args.strategy}
+    if args.strategy == "chain":
+        kwargs.update(_chain_kwargs(args))
+    return _run(args, None, kwargs)
+
+
+def _run(args: argparse.Namespace, question: str | None, kwargs: dict[str, Any]) -> int:
+    from rich.console import Console
+
+    from longdoc.agents.gateway import Gateway
+
+    err = Console(stderr=True)
+    with Gateway(settings_from_args(args)) as gateway:
+        result = gateway.run_sync(_consume(gateway, question, kwargs, err))
+    _print_result(result, args, err)
+    return 0
+
+
+async def _consume(gateway: Any, question: str | None, kwargs: dict[str, Any], err: Any) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from longdoc.api import astream_ask
+    from longdoc.workflows.runs import ProgressEvent
+
+    result = None
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[tokens]} tokens"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=False) as progress:
+        task = progress.add_task("preparing", total=None, tokens=0)
+        async for item in astream_ask(question, gateway=gateway, **kwargs):
+            if not isinstance(item, ProgressEvent):
+                result = item
+                continue
+            label = "workers" if item.stage == "worker" else item.stage
+            if item.kind == "start" and item.message:
+                label = f"workers ({item.message})"
+            if item.stage == "worker":
+                progress.update(
+                    task,
+                    description=label,
+                    completed=item.step,
+                    total=item.total,
+                    tokens=item.tokens,
+                )
+            else:
+                progress.update(task, description=label, tokens=item.tokens)
+        progress.update(task, description="done")
+    return result
+
+
+def _print_result(result: Any, args: argparse.Namespace, err: Any) -> None:
+    if args.json:
+        print(json.dumps(result.model_dump(), indent=2, ensure_ascii=False))
+        return
+    print(result.answer)
+    if getattr(args, "show_notes", False) and result.final_notes:
+        err.print("\n[bold]final notes[/]", highlight=False)
+        print(result.final_notes)
+    total = result.usage.total
+    resumed = ", resumed" if result.resumed else ""
+    err.print(
+        f"[dim]{result.strategy}: {result.parts} part(s), {total.calls} calls "
+        f"({total.cached_calls} cached), {total.prompt_tokens} prompt + "
+        f"{total.completion_tokens} completion tokens, {total.seconds:.1f} s; "
+        f"run {result.run_id}{resumed}[/]",
+        highlight=False,
+    )

@@ -1,0 +1,77 @@
+"""`longdoc ask` and `longdoc summarize` over real HTTP to the fake OpenAI server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fake_openai import FakeOpenAI
+
+from longdoc.cli import main
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
+    fake = FakeOpenAI(responder=lambda request: "notes or answer").start()
+    monkeypatch.setenv("LONGDOC_MODEL", "openai/fake")
+    monkeypatch.setenv("LONGDOC_API_BASE", fake.api_base)
+    monkeypatch.setenv("LONGDOC_CONTEXT_WINDOW", "1024")
+    monkeypatch.setenv("LONGDOC_MAX_OUTPUT_TOKENS", "64")
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def book(tmp_path: Path) -> Path:
+    path = tmp_path / "book.txt"
+    path.write_text("\n\n".join(f"Paragraph {i}. " + "Words go on and on. " * 60 for i in range(8)))
+    return path
+
+
+def test_ask_with_chain_prints_answer_and_usage(
+    server: FakeOpenAI, book: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ask", "What happens?", "--file", str(book)]) == 0
+    out = capsys.readouterr()
+    assert out.out.strip() == "notes or answer"
+    assert "chain:" in out.err and "calls" in out.err
+    workers = [r for r in server.requests if "<document_part" in r["messages"][-1]["content"]]
+    assert len(workers) >= 2 and len(server.requests) == len(workers) + 1
+
+
+def test_rerunning_the_same_ask_repeats_no_call(
+    server: FakeOpenAI, book: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ask", "What happens?", "--file", str(book)]) == 0
+    sent = len(server.requests)
+    capsys.readouterr()
+    assert main(["ask", "What happens?", "--file", str(book), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert len(server.requests) == sent
+    assert result["resumed"] is True and result["usage"]["total"]["calls"] == 0
+
+
+def test_summarize_and_vanilla(
+    server: FakeOpenAI, book: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["summarize", str(book), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["task"] == "summary" and result["strategy"] == "chain"
+    assert main(["ask", "Q?", "--file", str(book), "--strategy", "vanilla", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["strategy"] == "vanilla" and result["parts"] == 3  # head, gap, tail
+
+
+def test_ask_needs_a_document(server: FakeOpenAI, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "What happens?"]) == 2
+    assert "--doc ID or --file PATH" in capsys.readouterr().err
+
+
+def test_missing_file_is_a_clear_error(
+    server: FakeOpenAI, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.txt"
+    assert main(["ask", "Q?", "--file", str(missing)]) == 2
+    assert "nope.txt" in capsys.readouterr().err

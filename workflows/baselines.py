@@ -1,0 +1,143 @@
+"""The one-call baselines beside Chain-of-Agents, on the same inputs and gateway.
+
+* ``vanilla``: the document truncated to the window, keeping the head and the
+  tail around a marked gap, in one call.
+* ``rag``: the question's top chunks from the shared index, packed into the
+  window in document order, in one call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from longdoc.agents.gateway import Gateway
+from longdoc.agents.prompts import Task, single_pass_messages
+from longdoc.agents.roles import answer_from_excerpts
+from longdoc.errors import LongdocError
+from longdoc.workflows.results import StrategyResult
+from longdoc.workflows.runs import derive_run_id
+from longdoc.workflows.sources import DocumentText
+from longdoc.workflows.splitting import BudgetError
+
+__all__ = ["excerpt_budget", "head_and_tail", "rag", "vanilla"]
+
+
+def _task(doc: DocumentText, query: str | None) -> Task:
+    return "qa" if query else "code" if doc.kind == "code" else "summary"
+
+
+def excerpt_budget(gateway: Gateway, task: Task, query: str | None, answer_tokens: int) -> int:
+    """Tokens left for document text in a one-call prompt.
+
+    Raises:
+        BudgetError: the window cannot hold the instructions, query and answer.
+    """
+    frame = gateway.count_messages(single_pass_messages(task, query, [""]))
+    margin = 16 + gateway.context_window // 100
+    budget = gateway.context_window - frame - answer_tokens - margin
+    if budget < 64:
+        raise BudgetError(
+            budget,
+            64,
+            f"window {gateway.context_window} - prompt {frame} "
+            f"- answer {answer_tokens} - margin {margin}",
+        )
+    return budget
+
+
+def _prefix_within(text: str, budget: int, count: Callable[[str], int]) -> int:
+    """Largest character count whose prefix has at most ``budget`` tokens (binary search)."""
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if count(text[:mid]) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def head_and_tail(text: str, budget: int, count: Callable[[str], int]) -> list[str]:
+    """``[text]`` when it fits, else ``[head, gap marker, tail]`` within ``budget`` tokens."""
+    total = count(text)
+    if total <= budget:
+        return [text]
+    half = (budget - 24) // 2  # room for the marker
+    head_end = _prefix_within(text, half, count)
+    tail_len = _prefix_within(text[::-1], half, lambda s: count(s[::-1]))
+    head, tail = text[:head_end], text[len(text) - tail_len :]
+    omitted = total - count(head) - count(tail)
+    return [head, f"[... about {omitted} tokens of the document omitted here ...]", tail]
+
+
+async def vanilla(
+    gateway: Gateway,
+    doc: DocumentText,
+    query: str | None = None,
+    *,
+    answer_tokens: int | None = None,
+) -> StrategyResult:
+    """Answer (or summarise) in one call over the head and tail of the document."""
+    task = _task(doc, query)
+    answer_tokens = answer_tokens or gateway.settings.max_output_tokens
+    start = gateway.usage()
+    budget = excerpt_budget(gateway, task, query, answer_tokens)
+    excerpts = head_and_tail(doc.text, budget, gateway.count_tokens)
+    answer = await answer_from_excerpts(
+        gateway, task, query, excerpts, answer_tokens=answer_tokens, stage="vanilla"
+    )
+    return StrategyResult(
+        answer=answer,
+        strategy="vanilla",
+        task=task,
+        query=query,
+        source=doc.name,
+        run_id=derive_run_id("vanilla", doc=doc.content_hash, query=query),
+        parts=len(excerpts),
+        usage=gateway.usage() - start,
+    )
+
+
+async def rag(
+    gateway: Gateway,
+    index: Any,
+    query: str,
+    *,
+    doc_ids: list[str] | None = None,
+    answer_tokens: int | None = None,
+    source: str = "index",
+) -> StrategyResult:
+    """Answer in one call over the question's top chunks from the shared index.
+
+    Args:
+        gateway: the model gateway.
+        index: the shared :class:`~longdoc.retrieval.Index`.
+        query: the question (RAG needs one).
+        doc_ids: restrict retrieval to these documents.
+        answer_tokens: cap on the answer.
+        source: a label for the result.
+    """
+    if not query:
+        raise LongdocError("the rag strategy needs a question; use chain or vanilla to summarise")
+    answer_tokens = answer_tokens or gateway.settings.max_output_tokens
+    start = gateway.usage()
+    budget = excerpt_budget(gateway, "qa", query, answer_tokens)
+    # Each excerpt costs its delimiters too: leave a little room per passage.
+    passages = index.retrieve(
+        query, budget=int(budget * 0.95), count_tokens=gateway.count_tokens, doc_ids=doc_ids
+    )
+    excerpts = [p.text for p in passages]
+    answer = await answer_from_excerpts(
+        gateway, "qa", query, excerpts, answer_tokens=answer_tokens, stage="rag"
+    )
+    return StrategyResult(
+        answer=answer,
+        strategy="rag",
+        task="qa",
+        query=query,
+        source=source,
+        run_id=derive_run_id("rag", query=query, docs=doc_ids),
+        parts=len(excerpts),
+        usage=gateway.usage() - start,
+    )
