@@ -33,9 +33,13 @@ test: $(STAMP)
 	# `workflows/` folder would shadow the `workflows` package llama-index imports.
 	$(BIN)/pytest -q
 
+# The embedded SmolLM2-135M shows the plumbing, not answer quality.
 demo: $(STAMP)
 	$(BIN)/longdoc doctor
-	$(BIN)/longdoc complete --max-tokens 64 "In two sentences, what is a long document?"
+	$(BIN)/longdoc ingest examples/data/persuasion.txt
+	$(BIN)/longdoc search "Captain Wentworth's letter to Anne" -k 3
+	$(BIN)/longdoc ask "Who is Sir Walter Elliot and what worries him?" \
+		--file examples/data/persuasion_ch1-2.txt --context-window 4096 --answer-tokens 128
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

@@ -102,7 +102,7 @@ def _model_files(settings: Any) -> list[tuple[str, str]]:
         except LongdocError as e:
             rows.append(("GGUF", f"[red]{e}[/]"))
     try:
-        from longdoc.retrieval.embeddings import resolve_model_path
+        from longdoc.retrieval.embedding import resolve_model_path
 
         rows.append(("embedding model", str(resolve_model_path(settings.embedding_model))))
     except ImportError:

@@ -1,0 +1,147 @@
+"""vanilla vs rag vs chain on LongBench v2 dev questions, side by side, for any model.
+
+For each multiple-choice question (context of 4k-40k words) every strategy gets
+the same question, choices and document through the same gateway; the letter in
+its answer is compared with the reference. Printed per strategy: accuracy,
+calls, prompt and completion tokens, seconds.
+
+    .venv/bin/python benchmarks/strategies.py --model hosted_vllm/Qwen/Qwen2.5-7B-Instruct \
+        --api-base http://gpu:8000/v1 --context-window 32768
+    .venv/bin/python benchmarks/strategies.py --limit 2 --max-words 6000   # embedded model
+
+With the embedded SmolLM2-135M the figures show the plumbing works; they say
+nothing about answer quality.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "qa" / "longbench_v2_dev.jsonl"
+STRATEGIES = ("vanilla", "rag", "chain")
+_LETTER = re.compile(r"\b([ABCD])\b")
+
+
+def question_text(item: dict[str, Any]) -> str:
+    choices = "\n".join(f"({c}) {item[f'choice_{c}']}" for c in "ABCD")
+    return (
+        f"{item['question']}\n\nChoices:\n{choices}\n\n"
+        "Answer with the letter of the correct choice (A, B, C or D), then one sentence of why."
+    )
+
+
+def letter_of(answer: str) -> str | None:
+    match = _LETTER.search(answer.upper())
+    return match.group(1) if match else None
+
+
+def load_items(limit: int | None, max_words: int | None) -> list[dict[str, Any]]:
+    items = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line]
+    if max_words:
+        items = [i for i in items if len(i["context"].split()) <= max_words]
+    items.sort(key=lambda i: len(i["context"]))  # short first: partial runs cover more
+    return items[:limit] if limit else items
+
+
+def run_one(strategy: str, item: dict[str, Any], n: int, gateway: Any, index: Any) -> dict:
+    from longdoc.api import aask
+
+    started = time.perf_counter()
+    kwargs: dict[str, Any] = {"strategy": strategy, "gateway": gateway}
+    if strategy == "rag":
+        kwargs.update(doc=f"q{n}", index=index)
+    else:
+        kwargs.update(text=item["context"])
+    result = gateway.run_sync(aask(question_text(item), **kwargs))
+    total = result.usage.total
+    return {
+        "correct": letter_of(result.answer) == item["answer"],
+        "calls": total.calls,
+        "prompt": total.prompt_tokens,
+        "completion": total.completion_tokens,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def build_index(items: list[dict[str, Any]], data_dir: Path) -> Any:
+    from longdoc.retrieval import Index
+
+    folder = data_dir / "contexts"
+    folder.mkdir(parents=True, exist_ok=True)
+    for n, item in enumerate(items):
+        (folder / f"q{n}").write_text(item["context"], encoding="utf-8")
+    index = Index(collection="longbench_v2")
+    index.ingest([folder])
+    return index
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default=None, help="litellm model string (default: settings)")
+    parser.add_argument("--api-base", default=None)
+    parser.add_argument("--context-window", type=int, default=None)
+    parser.add_argument("--limit", type=int, default=None, help="first N questions (shortest)")
+    parser.add_argument("--max-words", type=int, default=None, help="skip longer contexts")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    args = parser.parse_args()
+    if not DATA.is_file():
+        print(f"LongBench v2 data not found at {DATA}: nothing to run (it ships in ../shared/data)")
+        return 0
+    from longdoc.agents.gateway import Gateway
+    from longdoc.config import load_settings
+
+    overrides = {
+        k: v
+        for k, v in (
+            ("model", args.model),
+            ("api_base", args.api_base),
+            ("context_window", args.context_window),
+        )
+        if v is not None
+    }
+    items = load_items(args.limit, args.max_words)
+    strategies = [s for s in args.strategies.split(",") if s]
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["LONGDOC_DATA_DIR"] = tmp  # fresh cache and checkpoints: nothing is reused
+        gateway = Gateway(load_settings(**overrides))
+        index = build_index(items, Path(tmp)) if "rag" in strategies else None
+        print(
+            f"model {gateway.settings.model}, window {gateway.context_window}, "
+            f"{len(items)} questions\n"
+        )
+        rows = {s: [] for s in strategies}
+        for n, item in enumerate(items):
+            for strategy in strategies:
+                rows[strategy].append(run_one(strategy, item, n, gateway, index))
+                print(
+                    f"  q{n} {strategy:<8} {'right' if rows[strategy][-1]['correct'] else 'wrong'}",
+                    file=sys.stderr,
+                )
+        gateway.close()
+    print(
+        f"{'strategy':<10}{'accuracy':>10}{'calls':>8}{'prompt tok':>12}{'compl tok':>11}{'s':>9}"
+    )
+    for strategy, results in rows.items():
+        count = max(1, len(results))
+        print(
+            f"{strategy:<10}{sum(r['correct'] for r in results) / count:>10.2f}"
+            f"{sum(r['calls'] for r in results):>8}{sum(r['prompt'] for r in results):>12}"
+            f"{sum(r['completion'] for r in results):>11}{sum(r['seconds'] for r in results):>9.1f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
