@@ -22,7 +22,7 @@ from pydantic_settings import (
 
 from longdoc.errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "LOCAL_MODEL", "Settings", "load_settings"]
+__all__ = ["ENV_PREFIX", "LOCAL_MODEL", "Settings", "load_settings", "with_overrides"]
 
 ENV_PREFIX = "LONGDOC_"
 LOCAL_MODEL = "local"
@@ -108,6 +108,26 @@ class Settings(BaseSettings):
         None, description="Chroma server host; unset = embedded Chroma under data_dir."
     )
     chroma_port: int = Field(8000, ge=1, le=65535, description="Chroma server port.")
+    chunk_size: int = Field(
+        200,
+        ge=16,
+        le=8192,
+        description="Prose chunk size in embedding-model tokens; capped by what the "
+        "embedder reads (254 word pieces for all-MiniLM-L6-v2).",
+    )
+    chunk_overlap: int = Field(20, ge=0, description="Tokens shared by two adjacent prose chunks.")
+    code_chunk_lines: int = Field(
+        60, ge=4, description="Line window for source files that are not parsed."
+    )
+    max_file_bytes: int = Field(
+        20_000_000, ge=1, description="Files larger than this are skipped when walking a folder."
+    )
+    embed_batch_size: int = Field(64, ge=1, description="Texts per embedding batch.")
+    embedding_backend: Literal["torch", "onnx-int8"] = Field(
+        "torch",
+        description="'torch' (sentence-transformers) or 'onnx-int8' (a dynamically "
+        "quantized ONNX export, built locally and cached under the data dir).",
+    )
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
@@ -118,6 +138,11 @@ class Settings(BaseSettings):
             )
         if self.model.startswith("hosted_vllm/") and not self.api_base:
             raise ValueError("a hosted_vllm/ model needs api_base (LONGDOC_API_BASE)")
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than "
+                f"chunk_size ({self.chunk_size})"
+            )
         if self.gguf is not None and not self.gguf.is_file():
             raise ValueError(f"gguf file not found: {self.gguf}")
         return self
@@ -156,9 +181,27 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as e:
-        problems = []
-        for err in e.errors():
-            field = ".".join(str(p) for p in err["loc"]) or "settings"
-            name = f"{field} ({ENV_PREFIX}{field.upper()})" if err["loc"] else field
-            problems.append((name, err["msg"]))
-        raise ConfigError(problems) from e
+        raise _config_error(e) from e
+
+
+def with_overrides(settings: Settings, **overrides: Any) -> Settings:
+    """A validated copy of ``settings`` with some values replaced (the environment is not re-read).
+
+    Raises:
+        ConfigError: naming each invalid setting.
+    """
+    if not overrides:
+        return settings
+    try:
+        return Settings.model_validate({**settings.model_dump(), **overrides})
+    except ValidationError as e:
+        raise _config_error(e) from e
+
+
+def _config_error(e: ValidationError) -> ConfigError:
+    problems = []
+    for err in e.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        name = f"{field} ({ENV_PREFIX}{field.upper()})" if err["loc"] else field
+        problems.append((name, err["msg"]))
+    return ConfigError(problems)

@@ -1,3 +1,81 @@
-"""Loading, chunking, embedding, the shared Chroma index and search."""
+"""Loading, chunking, embedding, the shared Chroma index and search.
 
-__all__: list[str] = []
+Names are exported lazily so ``import longdoc.retrieval`` loads neither torch
+nor chromadb::
+
+    from longdoc.retrieval import Index
+    index = Index()                       # collection "documents" under the data dir
+    index.ingest(["docs/"], prune=True)
+    passages = index.retrieve("who is Captain Wentworth?", budget=2000)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = [
+    "Bm25Index",
+    "Chunk",
+    "Chunker",
+    "DocumentInfo",
+    "DocumentNotFoundError",
+    "EmbeddingModelMismatchError",
+    "Index",
+    "IndexBackendError",
+    "IngestEvent",
+    "IngestReport",
+    "LoadIssue",
+    "LoadedDocument",
+    "Passage",
+    "Record",
+    "RetrievalError",
+    "SearchHit",
+    "SourceNotFoundError",
+    "Store",
+    "approx_tokens",
+    "get_embedder",
+    "load_file",
+    "pack",
+    "reciprocal_rank_fusion",
+    "scan",
+]
+
+_WHERE = {
+    "Bm25Index": "lexical",
+    "Chunk": "models",
+    "Chunker": "chunking",
+    "DocumentInfo": "models",
+    "DocumentNotFoundError": "errors",
+    "EmbeddingModelMismatchError": "errors",
+    "Index": "index",
+    "IndexBackendError": "errors",
+    "IngestEvent": "models",
+    "IngestReport": "models",
+    "LoadIssue": "models",
+    "LoadedDocument": "models",
+    "Passage": "models",
+    "Record": "models",
+    "RetrievalError": "errors",
+    "SearchHit": "models",
+    "SourceNotFoundError": "errors",
+    "Store": "store",
+    "approx_tokens": "search",
+    "get_embedder": "embedding",
+    "load_file": "loading",
+    "pack": "search",
+    "reciprocal_rank_fusion": "search",
+    "scan": "loading",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'longdoc.retrieval' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"longdoc.retrieval.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -87,6 +87,6 @@ def from_index(index: Any, doc_id: str) -> DocumentText:
     Raises:
         DocumentNotFoundError: no document has that id.
     """
-    text, kind = index.document_text(doc_id)
-    doc = from_text(text, doc_id, kind)
+    kind = "code" if index.get_document(doc_id).kind == "code" else "prose"
+    doc = from_text(index.document_text(doc_id), doc_id, kind)
     return doc.model_copy(update={"doc_id": doc_id})

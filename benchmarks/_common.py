@@ -1,0 +1,45 @@
+"""Helpers shared by the benchmark scripts (not a test suite)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+__all__ = ["SHARED_DATA", "peak_rss_mib", "require_data", "temp_settings"]
+
+
+def require_data(*relative: str) -> Path:
+    """The shared data folder, or a clear message and exit 0 when it is missing."""
+    for rel in relative:
+        if not (SHARED_DATA / rel).exists():
+            print(f"benchmark skipped: {SHARED_DATA / rel} not found (shared data missing)")
+            sys.exit(0)
+    return SHARED_DATA
+
+
+_DATA_DIR: list[Path] = []
+
+
+def temp_settings(tag: str = ""):  # -> longdoc.config.Settings
+    """Settings whose data dir is one temporary folder per run (ONNX export built once)."""
+    from longdoc.config import load_settings
+
+    if not _DATA_DIR:
+        _DATA_DIR.append(Path(tempfile.mkdtemp(prefix="longdoc-bench-")))
+    return load_settings(data_dir=_DATA_DIR[0], chroma_host=None)
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,0 +1,123 @@
+"""Ingest throughput on Moby Dick: raw encode vs our ingest vs llama-index's pipeline.
+
+Prints embedding tokens per second for
+  (a) raw ``SentenceTransformer.encode`` (torch) of our chunks,
+  (b) our ``Index.ingest`` with the torch backend and with the int8 ONNX backend,
+  (c) llama-index's ``IngestionPipeline`` (SentenceSplitter with the same chunk size
+      and tokenizer, ``HuggingFaceEmbedding`` of the same model, ``ChromaVectorStore``),
+then the ratios, the unchanged re-ingest speed-up and the peak RSS.
+
+Run: ``.venv/bin/python benchmarks/ingest.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from _common import peak_rss_mib, require_data, temp_settings
+
+BATCH = 64
+
+
+def raw_encode(chunks) -> float:
+    from longdoc.retrieval.embedding import get_embedder
+
+    model = get_embedder("all-MiniLM-L6-v2", "torch").model  # type: ignore[attr-defined]
+    texts = [c.embed_text for c in chunks]
+    t0 = time.perf_counter()
+    model.encode(texts, batch_size=BATCH, normalize_embeddings=True, show_progress_bar=False)
+    return time.perf_counter() - t0
+
+
+def ours(path, backend: str) -> tuple[float, int, float]:
+    from longdoc.retrieval import Index
+
+    index = Index(
+        f"moby-{backend}",
+        settings=temp_settings(),
+        embedding_backend=backend,
+        embed_batch_size=BATCH,
+    )
+    index.embedder.inner  # noqa: B018 - load (and for ONNX build) the model outside the timing
+    first = index.ingest(path)
+    t0 = time.perf_counter()
+    again = index.ingest(path)
+    second = time.perf_counter() - t0
+    assert again.unchanged and not again.chunks_embedded
+    return first.seconds, first.tokens_embedded, second
+
+
+def llama_pipeline(text: str, chunk_size: int, overlap: int) -> tuple[float, int]:
+    import chromadb
+    from llama_index.core import Document
+    from llama_index.core.ingestion import IngestionPipeline
+    from llama_index.core.node_parser import SentenceSplitter
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    from longdoc.retrieval.embedding import get_embedder, resolve_model_path
+
+    tok = get_embedder("all-MiniLM-L6-v2", "torch")
+    folder = temp_settings().data_dir / "llama-chroma"
+    collection = chromadb.PersistentClient(str(folder)).get_or_create_collection("moby")
+    embed = HuggingFaceEmbedding(
+        model_name=resolve_model_path("all-MiniLM-L6-v2"), embed_batch_size=BATCH
+    )
+    splitter = SentenceSplitter(
+        chunk_size=chunk_size, chunk_overlap=overlap, tokenizer=lambda s: tok.tokenize(s)
+    )
+    pipeline = IngestionPipeline(
+        transformations=[splitter, embed],
+        vector_store=ChromaVectorStore(chroma_collection=collection),
+    )
+    t0 = time.perf_counter()
+    nodes = pipeline.run(documents=[Document(text=text)])
+    seconds = time.perf_counter() - t0
+    tokens = sum(tok.count_tokens([n.get_content() for n in nodes]))
+    return seconds, tokens
+
+
+def main() -> int:
+    data = require_data("books/moby_dick.txt")
+    path = data / "books" / "moby_dick.txt"
+    from longdoc.retrieval import Index, load_file
+
+    index = Index("probe", settings=temp_settings())
+    doc = load_file(path)
+    chunks = index.chunker.chunk(doc)  # type: ignore[arg-type]
+    tokens = sum(c.token_count for c in chunks)
+    print(
+        f"Moby Dick: {len(doc.text):,} chars, {len(chunks)} chunks, {tokens:,} tokens", flush=True
+    )
+    rates: dict[str, float] = {}
+    a = raw_encode(chunks)
+    rates["(a) raw SentenceTransformer.encode"] = tokens / a
+    print(f"  (a) {a:.1f}s", flush=True)
+    reingest = {}
+    for backend in ("torch", "onnx-int8"):
+        seconds, n, again = ours(path, backend)
+        rates[f"(b) longdoc ingest [{backend}]"] = n / seconds
+        reingest[backend] = seconds / again
+        print(f"  (b) {backend}: {seconds:.1f}s, unchanged re-ingest {again:.2f}s", flush=True)
+    r = index.retrieval
+    c, n = llama_pipeline(doc.text, r.chunk_size, r.chunk_overlap)  # type: ignore[union-attr]
+    rates["(c) llama-index IngestionPipeline"] = n / c
+    print(f"  (c) {c:.1f}s", flush=True)
+    print("\nembedding tokens per second")
+    for name, rate in rates.items():
+        print(f"  {name:<40} {rate:>9,.0f}")
+    ra, rc = rates["(a) raw SentenceTransformer.encode"], rates["(c) llama-index IngestionPipeline"]
+    for backend in ("torch", "onnx-int8"):
+        rb = rates[f"(b) longdoc ingest [{backend}]"]
+        print(
+            f"  [{backend}] (b)/(a) = {rb / ra:.2f}   (b)/(c) = {rb / rc:.2f}   "
+            f"re-ingest unchanged: {reingest[backend]:.0f}x faster"
+        )
+    print(f"  (c)/(a) = {rc / ra:.2f}")
+    print(f"peak RSS: {peak_rss_mib():,.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,285 @@
+"""Chunking: token-aware sentence splitting for prose, syntax-aware for code.
+
+Every chunk's ``text`` is the verbatim slice ``document.text[char_start:char_end]``;
+a code chunk's context header (file, class) lives in ``Chunk.header`` and is only
+prepended for embedding. No embedded text exceeds what the embedder reads.
+"""
+
+from __future__ import annotations
+
+import ast
+import bisect
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from longdoc.retrieval.models import Chunk, LoadedDocument
+
+__all__ = ["Chunker", "Piece"]
+
+TokenCount = Callable[[list[str]], list[int]]
+
+
+@dataclass
+class Piece:
+    """A span of the document before it becomes a :class:`Chunk`."""
+
+    start: int
+    end: int
+    header: str = ""
+    symbol: str | None = None
+    kind: str | None = None
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Chunker:
+    """Turns :class:`LoadedDocument` records into :class:`Chunk` lists.
+
+    Args:
+        count_tokens: the embedder's batch token counter (special tokens excluded).
+        max_tokens: the most tokens the embedder reads; no embedded text exceeds it.
+        chunk_size: target prose chunk size in tokens (clamped to ``max_tokens``).
+        chunk_overlap: tokens shared by adjacent prose chunks.
+        code_chunk_lines: line window for code that is not parsed.
+    """
+
+    def __init__(
+        self,
+        count_tokens: TokenCount,
+        max_tokens: int,
+        chunk_size: int = 200,
+        chunk_overlap: int = 20,
+        code_chunk_lines: int = 60,
+    ) -> None:
+        self.count_tokens = count_tokens
+        self.max_tokens = max_tokens
+        self.chunk_size = min(chunk_size, max_tokens)
+        self.chunk_overlap = min(chunk_overlap, self.chunk_size // 2)
+        self.code_chunk_lines = code_chunk_lines
+
+    def count(self, text: str) -> int:
+        """Tokens of one text."""
+        return self.count_tokens([text])[0]
+
+    def chunk(self, doc: LoadedDocument) -> list[Chunk]:
+        """Split a document into ordered chunks.
+
+        Args:
+            doc: the loaded document.
+
+        Returns:
+            Chunks with offsets into ``doc.text``, token counts and hashes.
+        """
+        pieces = self._code_pieces(doc) if doc.kind == "code" else self._prose_pieces(doc.text)
+        pieces = [p for p in self._fit(doc.text, pieces) if doc.text[p.start : p.end].strip()]
+        texts = [doc.text[p.start : p.end] for p in pieces]
+        embed = [f"{p.header}\n{t}" if p.header else t for p, t in zip(pieces, texts, strict=False)]
+        counts = self.count_tokens(embed)
+        lines = _LineIndex(doc.text) if doc.kind == "code" else None
+        return [
+            Chunk(
+                doc_id=doc.doc_id,
+                source=doc.source,
+                ordinal=i,
+                char_start=p.start,
+                char_end=p.end,
+                text=t,
+                header=p.header,
+                token_count=n,
+                content_hash=_sha(t),
+                symbol=p.symbol,
+                symbol_kind=p.kind,
+                line_start=lines.line_of(p.start) if lines else None,
+                line_end=lines.line_of(max(p.start, p.end - 1)) if lines else None,
+            )
+            for i, (p, t, n) in enumerate(zip(pieces, texts, counts, strict=False))
+        ]
+
+    # --- prose -------------------------------------------------------------------------
+    def _prose_pieces(self, text: str) -> list[Piece]:
+        from llama_index.core.node_parser import SentenceSplitter
+
+        splitter = SentenceSplitter(
+            chunk_size=self.chunk_size,
+            chunk_overlap=self.chunk_overlap,
+            tokenizer=lambda s: range(self.count(s)),
+        )
+        pieces: list[Piece] = []
+        cursor = 0
+        for part in splitter.split_text(text):
+            start, end = _locate(text, part, cursor)
+            pieces.append(Piece(start, end))
+            cursor = start + 1
+        return pieces
+
+    # --- code --------------------------------------------------------------------------
+    def _code_pieces(self, doc: LoadedDocument) -> list[Piece]:
+        header = f"# file: {doc.doc_id}"
+        if doc.language == "python":
+            try:
+                tree = ast.parse(doc.text)
+            except (SyntaxError, ValueError):
+                tree = None
+            if tree is not None:
+                return _python_pieces(doc.text, tree, header, self._budget_fits)
+        return self._line_windows(doc.text, 0, len(doc.text), header, None, "lines")
+
+    def _budget_fits(self, text: str, header: str) -> bool:
+        return self.count(f"{header}\n{text}") <= self.max_tokens
+
+    def _line_windows(
+        self, text: str, start: int, end: int, header: str, symbol: str | None, kind: str
+    ) -> list[Piece]:
+        lines = text[start:end].splitlines(keepends=True)
+        pieces: list[Piece] = []
+        pos = start
+        for i in range(0, len(lines), self.code_chunk_lines):
+            size = sum(len(x) for x in lines[i : i + self.code_chunk_lines])
+            pieces.append(Piece(pos, pos + size, header, symbol, kind))
+            pos += size
+        return pieces
+
+    # --- the hard limit ----------------------------------------------------------------
+    def _fit(self, text: str, pieces: list[Piece]) -> list[Piece]:
+        # Sentence splitting sums the token counts of its splits, which can differ
+        # from the count of the joined text by a few word pieces; code units can be
+        # any size. Anything over the embedder's limit is cut again here.
+        embed = [
+            f"{p.header}\n{text[p.start : p.end]}" if p.header else text[p.start : p.end]
+            for p in pieces
+        ]
+        out: list[Piece] = []
+        for p, n in zip(pieces, self.count_tokens(embed), strict=False):
+            out.extend([p] if n <= self.max_tokens else self._cut(text, p))
+        return out
+
+    def _cut(self, text: str, p: Piece) -> list[Piece]:
+        budget = self.max_tokens - (self.count(p.header) + 1 if p.header else 0)
+        lines = text[p.start : p.end].splitlines(keepends=True)
+        if len(lines) > 1:  # whole lines first: code and verse read better so
+            parts, pos, acc = [], p.start, 0
+            for line in lines:
+                if acc and self.count(text[pos : pos + acc + len(line)]) > budget:
+                    parts.append(Piece(pos, pos + acc, p.header, p.symbol, p.kind))
+                    pos, acc = pos + acc, 0
+                acc += len(line)
+            parts.append(Piece(pos, pos + acc, p.header, p.symbol, p.kind))
+            return [q for part in parts for q in self._fit(text, [part])]
+        # One line over the limit: cut at a character proportional to the token count.
+        n = self.count(text[p.start : p.end])
+        step = max(1, (p.end - p.start) * budget // (n + 1) - 1)
+        return self._fit(
+            text,
+            [
+                Piece(s, min(s + step, p.end), p.header, p.symbol, p.kind)
+                for s in range(p.start, p.end, step)
+            ],
+        )
+
+
+def _locate(text: str, part: str, cursor: int) -> tuple[int, int]:
+    """Offsets of ``part`` in ``text`` at or after ``cursor``.
+
+    The sentence splitter returns verbatim slices (stripped), so ``find`` nearly
+    always succeeds; a whitespace-tolerant search covers the rest.
+    """
+    i = text.find(part, cursor)
+    if i < 0:
+        i = text.find(part)
+    if i >= 0:
+        return i, i + len(part)
+    words = part.split()
+    pattern = r"\s+".join(re.escape(w) for w in words)
+    m = re.compile(pattern).search(text, cursor) or re.compile(pattern).search(text)
+    if m is None:  # cannot happen with verbatim splits; keep the text reachable anyway
+        raise ValueError(f"chunk not found in its document: {part[:60]!r}")
+    return m.start(), m.end()
+
+
+class _LineIndex:
+    def __init__(self, text: str) -> None:
+        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def line_of(self, offset: int) -> int:
+        return bisect.bisect_right(self.starts, offset)
+
+    def offset(self, line: int) -> int:
+        """Char offset of 1-based ``line`` (one past the end for a line past the last)."""
+        return self.starts[line - 1] if line - 1 < len(self.starts) else self.starts[-1]
+
+
+def _python_pieces(
+    text: str, tree: ast.Module, header: str, fits: Callable[[str, str], bool]
+) -> list[Piece]:
+    """Pieces along top-level statements, functions, classes and methods.
+
+    Every character of ``text`` belongs to one piece: comments and blank lines go
+    with the statement that follows them.
+    """
+    lines = _LineIndex(text)
+    pieces: list[Piece] = []
+    body = tree.body
+    bounds = [_first_line(n) for n in body] + [len(lines.starts) + 1]
+    start = 0
+    module_run: Piece | None = None
+    for node, nxt in zip(body, bounds[1:], strict=False):
+        end = lines.offset(nxt) if nxt <= len(lines.starts) else len(text)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if module_run is not None:
+                pieces.append(module_run)
+                module_run = None
+            pieces.extend(_def_pieces(text, node, start, end, header, lines, fits))
+        elif module_run is not None and fits(text[module_run.start : end], header):
+            module_run.end = end  # consecutive module-level code shares a chunk
+        else:
+            if module_run is not None:
+                pieces.append(module_run)
+            module_run = Piece(start, end, header, None, "module")
+        start = end
+    if module_run is not None:
+        pieces.append(module_run)
+    if start < len(text):
+        pieces.append(Piece(start, len(text), header, None, "module"))
+    return pieces
+
+
+def _first_line(node: ast.stmt) -> int:
+    decorators = getattr(node, "decorator_list", [])
+    return min([node.lineno] + [d.lineno for d in decorators])
+
+
+def _def_pieces(
+    text: str,
+    node: ast.stmt,
+    start: int,
+    end: int,
+    header: str,
+    lines: _LineIndex,
+    fits: Callable[[str, str], bool],
+) -> list[Piece]:
+    name = node.name  # type: ignore[attr-defined]
+    if not isinstance(node, ast.ClassDef):
+        return [Piece(start, end, header, name, "function")]
+    if fits(text[start:end], header):
+        return [Piece(start, end, header, name, "class")]
+    # A class too big for one chunk: its head (docstring, attributes) and each method.
+    inner = f"{header}\n# class: {name}"
+    members = [
+        n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    ]
+    if not members:
+        return [Piece(start, end, header, name, "class")]
+    pieces = [Piece(start, lines.offset(_first_line(members[0])), header, name, "class")]
+    cuts = [lines.offset(_first_line(m)) for m in members[1:]] + [end]
+    for member, cut in zip(members, cuts, strict=False):
+        m_start = lines.offset(_first_line(member))
+        if isinstance(member, ast.ClassDef):
+            kind, symbol = "class", f"{name}.{member.name}"
+        else:
+            kind, symbol = "method", f"{name}.{member.name}"
+        pieces.append(Piece(m_start, cut, inner, symbol, kind))
+    return pieces

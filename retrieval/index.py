@@ -1,0 +1,498 @@
+"""The document index: ingest, list, read back, delete and search chunks.
+
+Documents live as chunks in one Chroma collection (see :class:`Store`); a BM25
+index (see :class:`Bm25Index`) is kept beside it. Each chunk id embeds the
+document's content hash, so a changed document's new chunks are written next to
+the old ones, and the old ones are deleted only afterwards: a crash in between
+leaves the document readable, and the next ingest finishes the job.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from longdoc.retrieval.errors import DocumentNotFoundError
+from longdoc.retrieval.models import (
+    Chunk,
+    DocumentInfo,
+    IngestEvent,
+    IngestReport,
+    LoadedDocument,
+    LoadIssue,
+    Passage,
+    SearchHit,
+)
+
+if TYPE_CHECKING:
+    from longdoc.config import Settings
+    from longdoc.retrieval.chunking import Chunker
+    from longdoc.retrieval.embedding import Embedder
+
+__all__ = ["DEFAULT_COLLECTION", "Index", "SearchMode"]
+
+DEFAULT_COLLECTION = "documents"
+SearchMode = Literal["dense", "bm25", "hybrid"]
+ProgressCallback = Callable[[IngestEvent], None]
+_CHUNK_KEYS = ("symbol", "symbol_kind", "line_start", "line_end")
+
+
+class Index:
+    """Chunks of documents in a Chroma collection, with dense, BM25 and hybrid search.
+
+    Args:
+        collection: the Chroma collection name.
+        settings: settings (data dir, Chroma host, chunking, embedding); default
+            :func:`~longdoc.config.load_settings`.
+        embedder: an embedder to use instead of the one the settings name.
+        client: a Chroma client to use instead of the one the settings describe.
+        **overrides: settings fields (``chunk_size=...``) for this index only.
+    """
+
+    def __init__(
+        self,
+        collection: str = DEFAULT_COLLECTION,
+        *,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        client: Any = None,
+        **overrides: Any,
+    ) -> None:
+        from longdoc.config import load_settings, with_overrides
+        from longdoc.retrieval.embedding import LazyEmbedder
+        from longdoc.retrieval.lexical import Bm25Index
+        from longdoc.retrieval.store import Store, make_client
+
+        self.settings = with_overrides(settings or load_settings(), **overrides)
+        self.retrieval = self.settings  # chunking and embedding knobs live in the one Settings
+        self.embedder = embedder or LazyEmbedder(
+            self.settings.embedding_model, self.retrieval.embedding_backend, self.settings.data_dir
+        )
+        where = "client"
+        if client is None:
+            client, where = make_client(self.settings)
+        self.location = where
+        self.store = Store(client, collection, self.embedder, self.retrieval.embed_batch_size)
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", where).strip("_") or "default"
+        self.bm25 = Bm25Index(Path(self.settings.data_dir) / "bm25" / slug / collection)
+        self._chunker: Chunker | None = None
+
+    @property
+    def collection(self) -> str:
+        """The collection name."""
+        return self.store.name
+
+    @property
+    def chunker(self) -> Chunker:
+        """The chunker, sized by the settings and the embedder's limit."""
+        if self._chunker is None:
+            from longdoc.retrieval.chunking import Chunker
+
+            r = self.retrieval
+            self._chunker = Chunker(
+                self.embedder.count_tokens,
+                self.embedder.max_tokens,
+                r.chunk_size,
+                r.chunk_overlap,
+                r.code_chunk_lines,
+            )
+        return self._chunker
+
+    # --- ingest ------------------------------------------------------------------------
+    def ingest(
+        self,
+        paths: Sequence[Path | str] | Path | str,
+        *,
+        prune: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """Load, chunk, embed and store files and folders; skip unchanged documents.
+
+        Args:
+            paths: files and folders.
+            prune: remove documents whose file is gone from an ingested folder.
+            on_progress: called with an :class:`IngestEvent` as work proceeds.
+
+        Returns:
+            What was added, updated, skipped, removed, and the problems met.
+
+        Raises:
+            SourceNotFoundError: a path does not exist (nothing is ingested).
+        """
+        from longdoc.retrieval.loading import iter_documents, scan
+
+        t0 = time.perf_counter()
+        paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+        found = scan(paths, self.retrieval.max_file_bytes)
+        report = IngestReport(issues=list(found.issues))
+        emit = on_progress or (lambda _e: None)
+        total = len(found.files)
+        emit(IngestEvent(stage="scan", files_total=total, message=f"{total} file(s)"))
+        seen: set[str] = set()
+        for done, item in enumerate(iter_documents(found), start=1):
+            if isinstance(item, LoadIssue):
+                report.issues.append(item)
+                seen.add(str(Path(item.path).resolve()))
+                emit(
+                    IngestEvent(
+                        stage="skip",
+                        files_done=done,
+                        files_total=total,
+                        path=item.path,
+                        message=item.reason,
+                    )
+                )
+                continue
+            seen.add(item.source)
+            self._ingest_one(item, report, emit, (done - 1, total))
+            emit(
+                IngestEvent(
+                    stage="file",
+                    files_done=done,
+                    files_total=total,
+                    path=item.source,
+                    chunks_embedded=report.chunks_embedded,
+                )
+            )
+        if prune:
+            roots = [Path(p).resolve() for p in paths if Path(p).is_dir()]
+            self._prune(roots, seen, report, emit)
+        report.seconds = time.perf_counter() - t0
+        emit(
+            IngestEvent(
+                stage="done",
+                files_done=total,
+                files_total=total,
+                chunks_embedded=report.chunks_embedded,
+            )
+        )
+        return report
+
+    def ingest_documents(
+        self, docs: Iterable[LoadedDocument], on_progress: ProgressCallback | None = None
+    ) -> IngestReport:
+        """Store documents already in memory (same rules as :meth:`ingest`)."""
+        t0 = time.perf_counter()
+        docs = list(docs)
+        report = IngestReport()
+        emit = on_progress or (lambda _e: None)
+        for done, doc in enumerate(docs, start=1):
+            self._ingest_one(doc, report, emit, (done - 1, len(docs)))
+            emit(
+                IngestEvent(
+                    stage="file",
+                    files_done=done,
+                    files_total=len(docs),
+                    path=doc.source,
+                    chunks_embedded=report.chunks_embedded,
+                )
+            )
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def ingest_text(
+        self, text: str, doc_id: str, *, source: str | None = None, language: str | None = None
+    ) -> IngestReport:
+        """Store one text under ``doc_id`` (code when ``language`` is given)."""
+        import hashlib
+
+        doc = LoadedDocument(
+            doc_id=doc_id,
+            source=source or doc_id,
+            text=text,
+            kind="code" if language else "prose",
+            language=language,
+            content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        )
+        return self.ingest_documents([doc])
+
+    def _versions(self, doc_id: str) -> dict[str, dict[str, Any]]:
+        versions: dict[str, dict[str, Any]] = {}
+        for _id, _t, m in self.store.get(where={"doc_id": doc_id}, include_documents=False):
+            v = versions.setdefault(str(m["doc_hash"]), {"count": 0, "meta": m})
+            v["count"] += 1
+        for v in versions.values():
+            v["complete"] = v["count"] == int(v["meta"]["doc_chunks"])
+        return versions
+
+    def _ingest_one(
+        self,
+        doc: LoadedDocument,
+        report: IngestReport,
+        emit: ProgressCallback,
+        position: tuple[int, int],
+    ) -> None:
+        report.issues.extend(
+            LoadIssue(path=doc.source, reason=w, skipped=False) for w in doc.warnings
+        )
+        versions = self._versions(doc.doc_id)
+        current = versions.get(doc.content_hash)
+        if current and current["complete"]:
+            if len(versions) == 1:
+                report.unchanged.append(doc.doc_id)
+                return
+            self._delete_other_versions(doc)  # an earlier replace was interrupted
+            report.updated.append(doc.doc_id)
+            return
+        chunks = self.chunker.chunk(doc)
+        self.bm25.mark_stale()
+        now = time.time()
+        step = self.retrieval.embed_batch_size * 4
+        for i in range(0, len(chunks), step):
+            batch = chunks[i : i + step]
+            self.store.upsert(
+                [chunk_id(c, doc.content_hash) for c in batch],
+                [c.text for c in batch],
+                [_chunk_meta(c, doc, len(chunks), now) for c in batch],
+                embed_texts=[c.embed_text for c in batch],
+            )
+            report.chunks_embedded += len(batch)
+            report.tokens_embedded += sum(c.token_count for c in batch)
+            emit(
+                IngestEvent(
+                    stage="embed",
+                    files_done=position[0],
+                    files_total=position[1],
+                    chunks_embedded=report.chunks_embedded,
+                    path=doc.source,
+                )
+            )
+        # Only now that the new version is complete does the old one go.
+        self._delete_other_versions(doc)
+        (report.updated if versions else report.added).append(doc.doc_id)
+
+    def _delete_other_versions(self, doc: LoadedDocument) -> None:
+        self.bm25.mark_stale()
+        self.store.delete(
+            where={"$and": [{"doc_id": doc.doc_id}, {"doc_hash": {"$ne": doc.content_hash}}]}
+        )
+
+    def _prune(
+        self, roots: list[Path], seen: set[str], report: IngestReport, emit: ProgressCallback
+    ) -> None:
+        for info in self.list_documents():
+            src = Path(info.source)
+            inside = any(root == src or root in src.parents for root in roots)
+            if inside and str(src) not in seen:
+                self.delete_document(info.doc_id)
+                report.removed.append(info.doc_id)
+                emit(IngestEvent(stage="prune", path=info.source, message=info.doc_id))
+
+    # --- documents ---------------------------------------------------------------------
+    def list_documents(self) -> list[DocumentInfo]:
+        """Every stored document (its latest version), sorted by id."""
+        latest: dict[str, DocumentInfo] = {}
+        for _id, _t, m in self.store.get(where={"ordinal": 0}, include_documents=False):
+            info = _doc_info(m)
+            if info.doc_id not in latest or info.ingested_at > latest[info.doc_id].ingested_at:
+                latest[info.doc_id] = info
+        return sorted(latest.values(), key=lambda d: d.doc_id)
+
+    def get_document(self, doc_id: str) -> DocumentInfo:
+        """What the index knows about ``doc_id``.
+
+        Raises:
+            DocumentNotFoundError: no such document.
+        """
+        return _doc_info(self._current(doc_id)["meta"])
+
+    def _current(self, doc_id: str) -> dict[str, Any]:
+        versions = self._versions(doc_id)
+        if not versions:
+            raise DocumentNotFoundError(doc_id, self.collection)
+        # The newest complete version; an incomplete one only if nothing else exists.
+        return max(
+            versions.values(), key=lambda v: (v["complete"], float(v["meta"]["ingested_at"]))
+        )
+
+    def read_document(self, doc_id: str) -> list[Chunk]:
+        """The chunks of ``doc_id`` in order.
+
+        Raises:
+            DocumentNotFoundError: no such document.
+        """
+        h = self._current(doc_id)["meta"]["doc_hash"]
+        where = {"$and": [{"doc_id": doc_id}, {"doc_hash": h}]}
+        chunks = [_to_chunk(t or "", m) for _i, t, m in self.store.get(where=where)]
+        return sorted(chunks, key=lambda c: c.ordinal)
+
+    def document_text(self, doc_id: str) -> str:
+        """The document's text rebuilt from its chunks' offsets.
+
+        Overlaps are read once; a gap between chunks (whitespace the chunker
+        dropped at a boundary) becomes one newline, so paragraphs stay apart.
+
+        Raises:
+            DocumentNotFoundError: no such document.
+        """
+        parts: list[str] = []
+        end = 0
+        for chunk in self.read_document(doc_id):
+            if chunk.char_start > end:
+                parts.append("\n")
+            elif chunk.char_start < end:
+                parts.append(chunk.text[end - chunk.char_start :])
+                end = max(end, chunk.char_end)
+                continue
+            parts.append(chunk.text)
+            end = chunk.char_end
+        return "".join(parts)
+
+    def delete_document(self, doc_id: str) -> int:
+        """Delete every chunk of ``doc_id``; return how many were deleted.
+
+        Raises:
+            DocumentNotFoundError: no such document.
+        """
+        ids = [i for i, _t, _m in self.store.get(where={"doc_id": doc_id}, include_documents=False)]
+        if not ids:
+            raise DocumentNotFoundError(doc_id, self.collection)
+        self.bm25.mark_stale()
+        self.store.delete(ids=ids)
+        return len(ids)
+
+    # --- search ------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        *,
+        mode: SearchMode = "hybrid",
+        doc_ids: Sequence[str] | None = None,
+        path_glob: str | None = None,
+        ordinal_range: tuple[int, int] | None = None,
+        neighbours: int = 0,
+    ) -> list[SearchHit]:
+        """Top-``k`` chunks for ``query``.
+
+        Args:
+            query: the text to search for.
+            k: how many hits (before neighbour expansion).
+            mode: ``"dense"`` (embeddings), ``"bm25"`` (lexical) or ``"hybrid"`` (RRF of both).
+            doc_ids: only these documents.
+            path_glob: only documents whose source path or id matches this glob.
+            ordinal_range: only chunks with ``lo <= ordinal <= hi``.
+            neighbours: also return this many chunks on each side of every hit.
+
+        Returns:
+            Hits best first; neighbours follow the hit they belong to.
+        """
+        from longdoc.retrieval import searching
+
+        return searching.search(
+            self,
+            query,
+            k,
+            mode=mode,
+            doc_ids=doc_ids,
+            path_glob=path_glob,
+            ordinal_range=ordinal_range,
+            neighbours=neighbours,
+        )
+
+    def retrieve(
+        self,
+        query: str,
+        budget: int,
+        *,
+        count_tokens: Callable[[str], int] | None = None,
+        k: int | None = None,
+        **search_args: Any,
+    ) -> list[Passage]:
+        """Search, then pack the best hits into ``budget`` tokens in document order.
+
+        Args:
+            query: the text to search for.
+            budget: tokens the passages may hold together.
+            count_tokens: the caller's token counter; default a 4-characters estimate.
+            k: hits to consider; default enough to fill the budget.
+            **search_args: passed to :meth:`search` (``mode``, ``doc_ids``, ``neighbours``...).
+
+        Returns:
+            Passages (merged adjacent chunks) within the budget.
+        """
+        from longdoc.retrieval.search import pack
+
+        k = k or max(5, budget // (self.retrieval.chunk_size // 2) + 5)
+        return pack(self.search(query, k, **search_args), budget, count_tokens)
+
+    def _where(
+        self,
+        doc_ids: Sequence[str] | None,
+        path_glob: str | None,
+        ordinal_range: tuple[int, int] | None,
+    ) -> tuple[dict[str, Any] | None, set[str] | None]:
+        """A Chroma filter and the allowed doc ids (``set()`` = nothing matches)."""
+        allowed = set(doc_ids) if doc_ids is not None else None
+        if path_glob:
+            matching = {
+                d.doc_id
+                for d in self.list_documents()
+                if fnmatch.fnmatch(d.source, path_glob) or fnmatch.fnmatch(d.doc_id, path_glob)
+            }
+            allowed = matching if allowed is None else allowed & matching
+        clauses: list[dict[str, Any]] = []
+        if allowed is not None:
+            clauses.append({"doc_id": {"$in": sorted(allowed)}} if allowed else {})
+        if ordinal_range is not None:
+            lo, hi = ordinal_range
+            clauses += [{"ordinal": {"$gte": int(lo)}}, {"ordinal": {"$lte": int(hi)}}]
+        clauses = [c for c in clauses if c]
+        where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        return where, allowed
+
+
+def chunk_id(chunk: Chunk, doc_hash: str) -> str:
+    """The record id of ``chunk`` in the version of its document with ``doc_hash``."""
+    return f"{chunk.doc_id}::{doc_hash[:16]}::{chunk.ordinal}"
+
+
+def _chunk_meta(c: Chunk, doc: LoadedDocument, n: int, now: float) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "doc_id": c.doc_id,
+        "source": c.source,
+        "ordinal": c.ordinal,
+        "char_start": c.char_start,
+        "char_end": c.char_end,
+        "token_count": c.token_count,
+        "content_hash": c.content_hash,
+        "header": c.header,
+        "doc_hash": doc.content_hash,
+        "doc_chunks": n,
+        "doc_chars": len(doc.text),
+        "doc_kind": doc.kind,
+        "ingested_at": now,
+    }
+    meta.update({k: getattr(c, k) for k in _CHUNK_KEYS if getattr(c, k) is not None})
+    return meta
+
+
+def _to_chunk(text: str, m: dict[str, Any]) -> Chunk:
+    return Chunk(
+        doc_id=m["doc_id"],
+        source=m["source"],
+        ordinal=int(m["ordinal"]),
+        char_start=int(m["char_start"]),
+        char_end=int(m["char_end"]),
+        text=text,
+        header=m.get("header", ""),
+        token_count=int(m.get("token_count", 0)),
+        content_hash=m.get("content_hash", ""),
+        **{k: m[k] for k in _CHUNK_KEYS if k in m},
+    )
+
+
+def _doc_info(m: dict[str, Any]) -> DocumentInfo:
+    return DocumentInfo(
+        doc_id=m["doc_id"],
+        source=m["source"],
+        content_hash=m["doc_hash"],
+        chunks=int(m["doc_chunks"]),
+        chars=int(m["doc_chars"]),
+        kind=m.get("doc_kind", "prose"),
+        ingested_at=float(m["ingested_at"]),
+    )

@@ -1,0 +1,250 @@
+"""A Chroma collection holding text records with their embeddings.
+
+:class:`Store` is generic (ids, texts, flat metadata); the document index,
+memory and writing each use one collection through it. The collection metadata
+records the embedding model's identity and dimension, so opening it with another
+model fails clearly instead of mixing vector spaces.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from longdoc.retrieval.errors import (
+    EmbeddingModelMismatchError,
+    IndexBackendError,
+    RetrievalError,
+)
+from longdoc.retrieval.models import Record
+
+if TYPE_CHECKING:
+    from longdoc.config import Settings
+    from longdoc.retrieval.embedding import Embedder
+
+__all__ = ["Store", "make_client"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
+_PAGE = 2000
+
+
+def make_client(settings: Settings) -> tuple[Any, str]:
+    """A Chroma client for ``settings`` and a description of where it points.
+
+    Args:
+        settings: ``chroma_host`` set means an ``HttpClient``; else a
+            ``PersistentClient`` under ``data_dir/chroma``.
+
+    Returns:
+        ``(client, location)``; location is ``host:port`` or the folder.
+
+    Raises:
+        IndexBackendError: the server cannot be reached or the folder is unusable.
+    """
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_host:
+        where = f"{settings.chroma_host}:{settings.chroma_port}"
+        try:
+            client = chromadb.HttpClient(
+                host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+            )
+            client.heartbeat()
+        except Exception as e:
+            raise IndexBackendError(f"cannot connect: {e}", where) from e
+        return client, where
+    folder = Path(settings.data_dir) / "chroma"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(folder), settings=chroma_settings), str(folder)
+    except Exception as e:
+        raise IndexBackendError(f"cannot open: {e}", str(folder)) from e
+
+
+class Store:
+    """One Chroma collection of embedded text records.
+
+    Args:
+        client: a Chroma client (see :func:`make_client`).
+        name: the collection name (3-512 of ``[A-Za-z0-9._-]``).
+        embedder: the embedding model; its identity is checked against the collection.
+        batch_size: texts per embedding batch.
+    """
+
+    def __init__(self, client: Any, name: str, embedder: Embedder, batch_size: int = 64) -> None:
+        if not _NAME.match(name):
+            raise RetrievalError(
+                f"invalid collection name {name!r}: use 3-512 letters, digits, '.', '_' or "
+                "'-', starting and ending with a letter or digit"
+            )
+        self.name = name
+        self.embedder = embedder
+        self.batch_size = batch_size
+        self.client = client
+        self.collection = self._open(client, name)
+        self._check_model()
+
+    def _open(self, client: Any, name: str) -> Any:
+        from chromadb.errors import NotFoundError
+
+        try:
+            return client.get_collection(name, embedding_function=None)
+        except (NotFoundError, ValueError):
+            pass
+        meta = {"embedding_model": self.embedder.identity, "embedding_dim": self.embedder.dimension}
+        return client.get_or_create_collection(
+            name,
+            metadata=meta,
+            configuration={"hnsw": {"space": "cosine"}},
+            embedding_function=None,
+        )
+
+    def _check_model(self) -> None:
+        self._stored_dim = 0
+        stored = self.collection.metadata or {}
+        model, dim = stored.get("embedding_model"), stored.get("embedding_dim")
+        if model is None:  # created by someone else: adopt it only while empty
+            if self.collection.count():
+                raise EmbeddingModelMismatchError(self.name, "<unknown>", self.embedder.identity)
+            self.collection.modify(
+                metadata={
+                    "embedding_model": self.embedder.identity,
+                    "embedding_dim": self.embedder.dimension,
+                }
+            )
+            return
+        if model != self.embedder.identity:
+            raise EmbeddingModelMismatchError(self.name, str(model), self.embedder.identity)
+        self._stored_dim = int(dim or 0)
+        if getattr(self.embedder, "loaded", True):
+            self._check_dim()
+
+    def _check_dim(self) -> None:
+        # Checked once the model is loaded: a model path whose weights changed
+        # under the same name still cannot write vectors of another size.
+        if self._stored_dim and self._stored_dim != self.embedder.dimension:
+            raise EmbeddingModelMismatchError(
+                self.name,
+                f"{self.embedder.identity} (dim {self._stored_dim})",
+                f"{self.embedder.identity} (dim {self.embedder.dimension})",
+            )
+
+    def count(self) -> int:
+        """Number of records."""
+        return int(self.collection.count())
+
+    def embed(self, texts: Sequence[str]) -> Any:
+        """Embeddings of ``texts`` (normalised float32 array)."""
+        self._check_dim()
+        return self.embedder.encode(list(texts), batch_size=self.batch_size)
+
+    def upsert(
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        metadatas: Sequence[dict[str, Any]],
+        embeddings: Any = None,
+        embed_texts: Sequence[str] | None = None,
+    ) -> None:
+        """Write records, embedding ``embed_texts`` (default ``texts``) unless given.
+
+        Args:
+            ids: record ids.
+            texts: stored texts.
+            metadatas: flat metadata per record.
+            embeddings: precomputed vectors, one row per record.
+            embed_texts: the texts to embed when they differ from the stored ones.
+        """
+        if not ids:
+            return
+        if embeddings is None:
+            embeddings = self.embed(embed_texts or texts)
+        step = self.client.get_max_batch_size()
+        for i in range(0, len(ids), step):
+            self.collection.upsert(
+                ids=list(ids[i : i + step]),
+                documents=list(texts[i : i + step]),
+                metadatas=list(metadatas[i : i + step]),
+                embeddings=embeddings[i : i + step],
+            )
+
+    def add_records(self, records: Sequence[Record]) -> None:
+        """Embed and write generic records (memory episodes, drafts...)."""
+        self.upsert(
+            [r.id for r in records],
+            [r.text for r in records],
+            [r.metadata or {"_": 0} for r in records],
+        )
+
+    def get(
+        self,
+        ids: Sequence[str] | None = None,
+        where: dict[str, Any] | None = None,
+        include_documents: bool = True,
+    ) -> Iterator[tuple[str, str | None, dict[str, Any]]]:
+        """Yield ``(id, text, metadata)`` of matching records, page by page."""
+        include = ["metadatas", "documents"] if include_documents else ["metadatas"]
+        if ids is not None:
+            if not ids:
+                return
+            res = self.collection.get(ids=list(ids), where=where, include=include)
+            yield from _rows(res)
+            return
+        offset = 0
+        while True:
+            res = self.collection.get(where=where, include=include, limit=_PAGE, offset=offset)
+            rows = list(_rows(res))
+            yield from rows
+            if len(rows) < _PAGE:
+                return
+            offset += _PAGE
+
+    def get_records(
+        self, ids: Sequence[str] | None = None, where: dict[str, Any] | None = None
+    ) -> list[Record]:
+        """Matching records as :class:`Record` objects."""
+        return [Record(id=i, text=t or "", metadata=m) for i, t, m in self.get(ids, where)]
+
+    def delete(self, ids: Sequence[str] | None = None, where: dict[str, Any] | None = None) -> None:
+        """Delete records by id or by metadata filter."""
+        if ids is not None:
+            for i in range(0, len(ids), _PAGE):
+                self.collection.delete(ids=list(ids[i : i + _PAGE]))
+        elif where is not None:
+            self.collection.delete(where=where)
+
+    def query(
+        self, text: str, k: int = 5, where: dict[str, Any] | None = None
+    ) -> list[tuple[Record, float]]:
+        """Nearest records to ``text`` by cosine similarity, best first."""
+        if k <= 0 or not self.count():
+            return []
+        vec = self.embed([text])
+        res = self.collection.query(
+            query_embeddings=vec,
+            n_results=min(k, self.count()),
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        out = []
+        rows = zip(
+            res["ids"][0],
+            res["documents"][0],
+            res["metadatas"][0],
+            res["distances"][0],
+            strict=True,
+        )
+        for i, doc, meta, dist in rows:
+            out.append((Record(id=i, text=doc or "", metadata=meta or {}), 1.0 - float(dist)))
+        return out
+
+
+def _rows(res: dict[str, Any]) -> Iterator[tuple[str, str | None, dict[str, Any]]]:
+    docs = res.get("documents") or [None] * len(res["ids"])
+    metas = res.get("metadatas") or [{}] * len(res["ids"])
+    for i, d, m in zip(res["ids"], docs, metas, strict=False):
+        yield i, d, dict(m or {})
