@@ -11,8 +11,9 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from longdoc._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -87,15 +88,4 @@ if TYPE_CHECKING:
     from longdoc.workflows.runs import ProgressEvent
 
 
-def __getattr__(name: str) -> Any:
-    """Resolve a public name on first access (PEP 562)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'longdoc' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -9,6 +9,7 @@ attributes, not only in its message.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     "ConfigError",
@@ -22,7 +23,17 @@ __all__ = [
 
 
 class LongdocError(Exception):
-    """Root of every error raised by longdoc."""
+    """Root of every error raised by longdoc.
+
+    Args:
+        message: what went wrong, for people.
+        **data: the facts behind it, kept as attributes for programs.
+    """
+
+    def __init__(self, message: str = "", **data: Any) -> None:
+        for name, value in data.items():
+            setattr(self, name, value)
+        super().__init__(message)
 
 
 class ConfigError(LongdocError):
@@ -33,9 +44,8 @@ class ConfigError(LongdocError):
     """
 
     def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
-        self.problems = list(problems)
-        lines = "\n".join(f"  {name}: {msg}" for name, msg in self.problems)
-        super().__init__(f"invalid longdoc settings:\n{lines}")
+        lines = "\n".join(f"  {name}: {msg}" for name, msg in problems)
+        super().__init__(f"invalid longdoc settings:\n{lines}", problems=list(problems))
 
 
 class GatewayError(LongdocError):
@@ -57,14 +67,14 @@ class ContextWindowError(GatewayError):
     def __init__(
         self, prompt_tokens: int, max_output_tokens: int, context_window: int, stage: str
     ) -> None:
-        self.prompt_tokens = prompt_tokens
-        self.max_output_tokens = max_output_tokens
-        self.context_window = context_window
-        self.stage = stage
         super().__init__(
             f"prompt of {prompt_tokens} tokens + {max_output_tokens} output tokens = "
             f"{prompt_tokens + max_output_tokens} exceeds the context window of "
-            f"{context_window} tokens (stage {stage!r}); shorten the prompt or lower max_tokens"
+            f"{context_window} tokens (stage {stage!r}); shorten the prompt or lower max_tokens",
+            prompt_tokens=prompt_tokens,
+            max_output_tokens=max_output_tokens,
+            context_window=context_window,
+            stage=stage,
         )
 
 
@@ -81,13 +91,13 @@ class ModelCallError(GatewayError):
     def __init__(
         self, message: str, *, model: str, stage: str, attempts: int, status_code: int | None
     ) -> None:
-        self.model = model
-        self.stage = stage
-        self.attempts = attempts
-        self.status_code = status_code
         super().__init__(
             f"call to {model!r} (stage {stage!r}) failed after {attempts} attempt(s)"
-            f"{f' with HTTP {status_code}' if status_code else ''}: {message}"
+            f"{f' with HTTP {status_code}' if status_code else ''}: {message}",
+            model=model,
+            stage=stage,
+            attempts=attempts,
+            status_code=status_code,
         )
 
 
@@ -101,13 +111,13 @@ class StructuredOutputError(GatewayError):
     """
 
     def __init__(self, schema_name: str, raw_text: str, validation_error: str) -> None:
-        self.schema_name = schema_name
-        self.raw_text = raw_text
-        self.validation_error = validation_error
         preview = raw_text if len(raw_text) <= 300 else raw_text[:300] + "..."
         super().__init__(
             f"model output is not a valid {schema_name} after one repair attempt: "
-            f"{validation_error}\nraw output: {preview!r}"
+            f"{validation_error}\nraw output: {preview!r}",
+            schema_name=schema_name,
+            raw_text=raw_text,
+            validation_error=validation_error,
         )
 
 
@@ -119,5 +129,4 @@ class LocalServerError(GatewayError):
     """
 
     def __init__(self, message: str, gguf: str | None = None) -> None:
-        self.gguf = gguf
-        super().__init__(message)
+        super().__init__(message, gguf=gguf)

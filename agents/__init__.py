@@ -5,8 +5,9 @@ Names resolve lazily so that ``import longdoc.agents`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from longdoc._lazy import lazy_exports
 
 _LAZY: dict[str, str] = {
     "Gateway": ".gateway",
@@ -50,11 +51,4 @@ if TYPE_CHECKING:
     from longdoc.agents.types import Completion, Message, Messages
 
 
-def __getattr__(name: str) -> Any:
-    """Resolve a public name on first access (PEP 562)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'longdoc.agents' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

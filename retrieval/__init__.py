@@ -11,8 +11,7 @@ nor chromadb::
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from longdoc._lazy import lazy_exports
 
 __all__ = [
     "Bm25Index",
@@ -69,13 +68,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'longdoc.retrieval' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"longdoc.retrieval.{_WHERE[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, {k: f".{v}" for k, v in _WHERE.items()}, globals())

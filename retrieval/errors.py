@@ -27,8 +27,7 @@ class SourceNotFoundError(RetrievalError):
     """
 
     def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        super().__init__(f"no such file or folder: {self.path}")
+        super().__init__(f"no such file or folder: {path}", path=Path(path))
 
 
 class DocumentNotFoundError(RetrievalError):
@@ -40,9 +39,11 @@ class DocumentNotFoundError(RetrievalError):
     """
 
     def __init__(self, doc_id: str, collection: str) -> None:
-        self.doc_id = doc_id
-        self.collection = collection
-        super().__init__(f"no document {doc_id!r} in collection {collection!r}")
+        super().__init__(
+            f"no document {doc_id!r} in collection {collection!r}",
+            doc_id=doc_id,
+            collection=collection,
+        )
 
 
 class EmbeddingModelMismatchError(RetrievalError):
@@ -57,13 +58,13 @@ class EmbeddingModelMismatchError(RetrievalError):
     """
 
     def __init__(self, collection: str, stored_model: str, requested_model: str) -> None:
-        self.collection = collection
-        self.stored_model = stored_model
-        self.requested_model = requested_model
         super().__init__(
             f"collection {collection!r} was built with embedding model {stored_model!r}, "
             f"not {requested_model!r}; use the same model (LONGDOC_EMBEDDING_MODEL) "
-            "or another collection"
+            "or another collection",
+            collection=collection,
+            stored_model=stored_model,
+            requested_model=requested_model,
         )
 
 
@@ -75,5 +76,4 @@ class IndexBackendError(RetrievalError):
     """
 
     def __init__(self, message: str, where: str) -> None:
-        self.where = where
-        super().__init__(f"Chroma at {where}: {message}")
+        super().__init__(f"Chroma at {where}: {message}", where=where)

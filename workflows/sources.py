@@ -21,8 +21,7 @@ class EmptyDocumentError(LongdocError):
     """
 
     def __init__(self, source: str) -> None:
-        self.source = source
-        super().__init__(f"no text to read in {source}")
+        super().__init__(f"no text to read in {source}", source=source)
 
 
 class DocumentText(BaseModel):

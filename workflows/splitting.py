@@ -30,12 +30,12 @@ class BudgetError(LongdocError):
     """
 
     def __init__(self, budget: int, needed: int, detail: str) -> None:
-        self.budget = budget
-        self.needed = needed
-        self.detail = detail
         super().__init__(
             f"only {budget} tokens are left for document text per call (need >= {needed}): "
-            f"{detail}; raise the context window or lower the notes/answer budgets"
+            f"{detail}; raise the context window or lower the notes/answer budgets",
+            budget=budget,
+            needed=needed,
+            detail=detail,
         )
 
 
