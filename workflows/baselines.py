@@ -17,14 +17,10 @@ from longdoc.agents.roles import answer_from_excerpts
 from longdoc.errors import LongdocError
 from longdoc.workflows.results import StrategyResult
 from longdoc.workflows.runs import derive_run_id
-from longdoc.workflows.sources import DocumentText
-from longdoc.workflows.splitting import BudgetError
+from longdoc.workflows.sources import DocumentText, default_task
+from longdoc.workflows.splitting import BudgetError, seam_margin
 
 __all__ = ["excerpt_budget", "head_and_tail", "rag", "vanilla"]
-
-
-def _task(doc: DocumentText, query: str | None) -> Task:
-    return "qa" if query else "code" if doc.kind == "code" else "summary"
 
 
 def excerpt_budget(gateway: Gateway, task: Task, query: str | None, answer_tokens: int) -> int:
@@ -34,7 +30,7 @@ def excerpt_budget(gateway: Gateway, task: Task, query: str | None, answer_token
         BudgetError: the window cannot hold the instructions, query and answer.
     """
     frame = gateway.count_messages(single_pass_messages(task, query, [""]))
-    margin = 16 + gateway.context_window // 100
+    margin = seam_margin(gateway.context_window)
     budget = gateway.context_window - frame - answer_tokens - margin
     if budget < 64:
         raise BudgetError(
@@ -79,7 +75,7 @@ async def vanilla(
     answer_tokens: int | None = None,
 ) -> StrategyResult:
     """Answer (or summarise) in one call over the head and tail of the document."""
-    task = _task(doc, query)
+    task = default_task(doc, query)
     answer_tokens = answer_tokens or gateway.settings.max_output_tokens
     start = gateway.usage()
     budget = excerpt_budget(gateway, task, query, answer_tokens)

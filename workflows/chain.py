@@ -40,8 +40,8 @@ from longdoc.workflows.runs import (
     load_json,
     save_json_atomic,
 )
-from longdoc.workflows.sources import DocumentText, from_text
-from longdoc.workflows.splitting import BudgetError, split_to_budget
+from longdoc.workflows.sources import DocumentText, default_task, from_text
+from longdoc.workflows.splitting import BudgetError, seam_margin, split_to_budget
 
 __all__ = [
     "ChainContext",
@@ -121,7 +121,7 @@ def plan(
     """
     window = gateway.context_window
     frame = gateway.count_messages(worker_messages(task, query, "", "", 1, 1))
-    margin = 16 + window // 100  # seams, and the index digits of later parts
+    margin = seam_margin(window)
     budget = window - frame - 2 * notes_tokens - margin
     detail = (
         f"window {window} - instructions and query {frame} - previous notes {notes_tokens} "
@@ -352,7 +352,7 @@ class ChainOfAgents:
     ) -> AsyncIterator[ProgressEvent | StrategyResult]:
         """Run or resume, yielding progress events and finally the result."""
         doc = source if isinstance(source, DocumentText) else from_text(source)
-        task: Task = self.task or ("qa" if query else "code" if doc.kind == "code" else "summary")
+        task: Task = self.task or default_task(doc, query)
         run_id = run_id or await asyncio.to_thread(self._run_id, doc, query, task)
         parts = await self._parts(doc, query, task, run_id)
         ctx = ChainContext(

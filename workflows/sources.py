@@ -10,7 +10,14 @@ from pydantic import BaseModel, ConfigDict
 
 from longdoc.errors import LongdocError
 
-__all__ = ["DocumentText", "EmptyDocumentError", "from_index", "from_path", "from_text"]
+__all__ = [
+    "DocumentText",
+    "EmptyDocumentError",
+    "default_task",
+    "from_index",
+    "from_path",
+    "from_text",
+]
 
 
 class EmptyDocumentError(LongdocError):
@@ -89,3 +96,8 @@ def from_index(index: Any, doc_id: str) -> DocumentText:
     kind = "code" if index.get_document(doc_id).kind == "code" else "prose"
     doc = from_text(index.document_text(doc_id), doc_id, kind)
     return doc.model_copy(update={"doc_id": doc_id})
+
+
+def default_task(doc: DocumentText, query: str | None) -> Literal["qa", "summary", "code"]:
+    """What reading a document is for: answering the query, or summarising prose or code."""
+    return "qa" if query else "code" if doc.kind == "code" else "summary"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from longdoc.errors import LongdocError
 
-__all__ = ["BudgetError", "split_to_budget"]
+__all__ = ["BudgetError", "seam_margin", "split_to_budget"]
 
 _APPROX = re.compile(r"\w+|[^\w\s]")
 _SAMPLE_CHARS = 20_000
@@ -37,6 +37,15 @@ class BudgetError(LongdocError):
             needed=needed,
             detail=detail,
         )
+
+
+def seam_margin(window: int) -> int:
+    """Tokens kept free in every budgeted prompt.
+
+    They absorb tokenization at the seams of joined texts and prompt details
+    (part indices) that vary between calls.
+    """
+    return 16 + window // 100
 
 
 def _approx_tokens(text: str) -> list[str]:
