@@ -252,6 +252,7 @@ class Gateway:
         temperature: float | None = None,
         stop: list[str] | None = None,
         cache: bool | None = None,
+        prompt_tokens_at_most: int | None = None,
         **params: Any,
     ) -> Completion:
         """Complete a prompt or chat.
@@ -264,6 +265,10 @@ class Gateway:
             temperature: default ``settings.temperature``.
             stop: stop sequences.
             cache: override the cache for this call; only temperature 0 is cached.
+            prompt_tokens_at_most: an upper bound on the prompt's tokens that the caller
+                has already proven (e.g. a part split to an exact budget). When it shows
+                the call fits, the gateway skips counting the prompt itself: on a served
+                model that count is an HTTP round trip per call.
             **params: other OpenAI parameters (``response_format``, ``seed``...).
 
         Returns:
@@ -278,9 +283,12 @@ class Gateway:
         endpoint = self._endpoint or await asyncio.to_thread(lambda: self.endpoint)
         max_tokens = max_tokens or self.settings.max_output_tokens
         temperature = self.settings.temperature if temperature is None else temperature
-        prompt_tokens = await self.acount_messages(messages)
-        if prompt_tokens + max_tokens > self.context_window:
-            raise ContextWindowError(prompt_tokens, max_tokens, self.context_window, stage)
+        prompt_tokens: int | None = None
+        bound = prompt_tokens_at_most
+        if bound is None or bound + max_tokens > self.context_window:
+            prompt_tokens = await self.acount_messages(messages)
+            if prompt_tokens + max_tokens > self.context_window:
+                raise ContextWindowError(prompt_tokens, max_tokens, self.context_window, stage)
         call = {"max_tokens": max_tokens, "temperature": temperature, **params}
         if stop:
             call["stop"] = stop
@@ -317,7 +325,7 @@ class Gateway:
         messages: Messages,
         call: dict[str, Any],
         stage: str,
-        counted_prompt_tokens: int,
+        counted_prompt_tokens: int | None,
     ) -> Completion:
         """Send with bounded concurrency and retries; record the ledger."""
         started = time.perf_counter()
@@ -348,6 +356,8 @@ class Gateway:
             ) from e
         seconds = time.perf_counter() - started
         prompt_tokens = reply.prompt_tokens or counted_prompt_tokens
+        if not prompt_tokens:  # a server that reports no usage, and a call not counted before
+            prompt_tokens = await self.acount_messages(messages)
         completion_tokens = reply.completion_tokens
         self.ledger.record_call(
             stage,

@@ -39,6 +39,7 @@ async def write_notes(
     total: int,
     *,
     notes_tokens: int,
+    prompt_tokens_at_most: int | None = None,
 ) -> str:
     """A chain-of-agents worker: rewrite the notes after reading one part.
 
@@ -51,12 +52,18 @@ async def write_notes(
         index: 1-based position of the part in reading order.
         total: number of parts.
         notes_tokens: cap on the new notes.
+        prompt_tokens_at_most: a proven bound on the prompt (see ``Gateway.acomplete``).
 
     Returns:
         The new notes.
     """
     messages = worker_messages(task, query, notes, part, index, total)
-    reply = await gateway.acomplete(messages, stage="worker", max_tokens=notes_tokens)
+    reply = await gateway.acomplete(
+        messages,
+        stage="worker",
+        max_tokens=notes_tokens,
+        prompt_tokens_at_most=prompt_tokens_at_most,
+    )
     return reply.text.strip()
 
 

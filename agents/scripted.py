@@ -120,7 +120,11 @@ class ScriptedModel:
             pieces = list(_TOKEN.finditer(text))
             if len(pieces) > limit:
                 text, finish = text[: pieces[limit - 1].end()], "length"
+        # Counting the prompt is the model server's work (it reports usage), so it is
+        # timed as time in the model.
+        prompt_tokens = self.count_messages(messages)
+        reply_usage = BackendReply(text, prompt_tokens, self.tokenizer(text), finish)
         with self._lock:
             self.calls.append(ScriptedCall(messages, dict(params), text))
             self.in_model_seconds += time.perf_counter() - started
-        return BackendReply(text, self.count_messages(messages), self.tokenizer(text), finish)
+        return reply_usage

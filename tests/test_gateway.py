@@ -248,3 +248,21 @@ def test_scripted_backend_keeps_window_cache_and_ledger() -> None:
     with pytest.raises(ContextWindowError):
         gw.complete("word " * 290)
     assert "litellm" not in gw.endpoint.litellm_model
+
+
+def test_a_proven_prompt_bound_skips_the_count_and_a_loose_one_does_not(
+    server: FakeOpenAI,
+) -> None:
+    gw = make_gateway(server, context_window=300, max_output_tokens=100, cache=False)
+    messages = [{"role": "user", "content": "one two three"}]
+    gw.count_messages(messages)  # resolve the endpoint and warm the memo
+    before = server.tokenize_calls
+    reply = gw.complete("four five six", max_tokens=100, prompt_tokens_at_most=200)
+    assert server.tokenize_calls == before  # the bound proved the fit: nothing counted
+    assert reply.prompt_tokens > 0  # the ledger takes the server's own usage figure
+    # A bound that does not prove the fit falls back to the exact count, and the
+    # window check still refuses an overflowing prompt before sending.
+    sent = len(server.requests)
+    with pytest.raises(ContextWindowError):
+        gw.complete(" ".join(["word"] * 250), max_tokens=100, prompt_tokens_at_most=260)
+    assert server.tokenize_calls > before and len(server.requests) == sent

@@ -156,6 +156,9 @@ async def _work(state: ChainState, runtime: Runtime[ChainContext]) -> dict[str, 
     """One worker step on every path (paths run concurrently)."""
     ctx = runtime.context
     step, total = state["step"], len(ctx.parts)
+    # plan() sized every part so that frame + previous notes at their cap + part +
+    # margin <= window - new notes: a proven bound, so the gateway need not count.
+    bound = ctx.gateway.context_window - ctx.notes_tokens
     jobs = []
     for path, direction in enumerate(ctx.directions):
         index, part = ctx.part_for(direction, step)
@@ -169,6 +172,7 @@ async def _work(state: ChainState, runtime: Runtime[ChainContext]) -> dict[str, 
                 index,
                 total,
                 notes_tokens=ctx.notes_tokens,
+                prompt_tokens_at_most=bound,
             )
         )
     notes = list(await asyncio.gather(*jobs))
