@@ -1,9 +1,11 @@
-"""vanilla vs rag vs chain on LongBench v2 dev questions, side by side, for any model.
+"""vanilla vs rag vs chain vs reason on LongBench v2 dev questions, side by side, for any model.
 
 For each multiple-choice question (context of 4k-40k words) every strategy gets
 the same question, choices and document through the same gateway; the letter in
 its answer is compared with the reference. Printed per strategy: accuracy,
-calls, prompt and completion tokens, seconds.
+calls, prompt and completion tokens, seconds; for ``reason`` also the
+hallucination rate of its extraction step (sentences dropped as not found in
+the document / sentences extracted).
 
     .venv/bin/python benchmarks/strategies.py --model hosted_vllm/Qwen/Qwen2.5-7B-Instruct \
         --api-base http://gpu:8000/v1 --context-window 32768
@@ -30,7 +32,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "qa" / "longbench_v2_dev.jsonl"
-STRATEGIES = ("vanilla", "rag", "chain")
+STRATEGIES = ("vanilla", "rag", "chain", "reason")
+INDEXED = ("rag", "reason")  # strategies that read the question's document from the index
 _LETTER = re.compile(r"\b([ABCD])\b")
 
 
@@ -60,8 +63,8 @@ def run_one(strategy: str, item: dict[str, Any], n: int, gateway: Any, index: An
 
     started = time.perf_counter()
     kwargs: dict[str, Any] = {"strategy": strategy, "gateway": gateway}
-    if strategy == "rag":
-        kwargs.update(doc=f"q{n}", index=index)
+    if strategy in INDEXED:
+        kwargs.update(doc=f"contexts/q{n}", index=index)  # folder ingest ids
     else:
         kwargs.update(text=item["context"])
     result = gateway.run_sync(aask(question_text(item), **kwargs))
@@ -72,6 +75,8 @@ def run_one(strategy: str, item: dict[str, Any], n: int, gateway: Any, index: An
         "prompt": total.prompt_tokens,
         "completion": total.completion_tokens,
         "seconds": time.perf_counter() - started,
+        "extracted": result.facts_extracted or 0,
+        "dropped": result.facts_dropped or 0,
     }
 
 
@@ -112,11 +117,14 @@ def main() -> int:
         if v is not None
     }
     items = load_items(args.limit, args.max_words)
+    if not items:
+        print(f"no question fits --max-words {args.max_words} (the shortest context is longer)")
+        return 1
     strategies = [s for s in args.strategies.split(",") if s]
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["LONGDOC_DATA_DIR"] = tmp  # fresh cache and checkpoints: nothing is reused
         gateway = Gateway(load_settings(**overrides))
-        index = build_index(items, Path(tmp)) if "rag" in strategies else None
+        index = build_index(items, Path(tmp)) if set(INDEXED) & set(strategies) else None
         print(
             f"model {gateway.settings.model}, window {gateway.context_window}, "
             f"{len(items)} questions\n"
@@ -130,17 +138,30 @@ def main() -> int:
                     file=sys.stderr,
                 )
         gateway.close()
+    print_table(rows)
+    return 0
+
+
+def print_table(rows: dict[str, list[dict[str, Any]]]) -> None:
+    """One line per strategy; the hallucination rate applies to ``reason`` only."""
     print(
-        f"{'strategy':<10}{'accuracy':>10}{'calls':>8}{'prompt tok':>12}{'compl tok':>11}{'s':>9}"
+        f"{'strategy':<10}{'accuracy':>10}{'calls':>8}{'prompt tok':>12}{'compl tok':>11}"
+        f"{'s':>9}{'halluc':>16}"
     )
     for strategy, results in rows.items():
         count = max(1, len(results))
+        extracted = sum(r["extracted"] for r in results)
+        dropped = sum(r["dropped"] for r in results)
+        halluc = "-"
+        if strategy == "reason":
+            rate = f"{dropped / extracted:.2f}" if extracted else "n/a"
+            halluc = f"{rate} ({dropped}/{extracted})"
         print(
             f"{strategy:<10}{sum(r['correct'] for r in results) / count:>10.2f}"
             f"{sum(r['calls'] for r in results):>8}{sum(r['prompt'] for r in results):>12}"
             f"{sum(r['completion'] for r in results):>11}{sum(r['seconds'] for r in results):>9.1f}"
+            f"{halluc:>16}"
         )
-    return 0
 
 
 if __name__ == "__main__":

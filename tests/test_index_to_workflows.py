@@ -56,3 +56,15 @@ def test_rag_answers_from_retrieved_chunks_within_the_window(index: Index) -> No
     assert result.strategy == "rag" and result.parts >= 2
     assert seen[0].count("<excerpt>") == result.parts
     assert gateway.count_messages([{"role": "user", "content": seen[0]}]) + 64 <= 2048
+
+
+def test_rag_over_an_unknown_doc_id_is_an_error_naming_it(index: Index) -> None:
+    from longdoc.retrieval.errors import DocumentNotFoundError
+
+    model = ScriptedModel(lambda messages, params: "unused")
+    gateway = Gateway(load_settings(context_window=2048), backend=model)
+    with pytest.raises(DocumentNotFoundError, match="no-such-book"):
+        gateway.run_sync(
+            aask("Who?", strategy="rag", doc="no-such-book", index=index, gateway=gateway)
+        )
+    assert model.calls == []  # nothing was sent with an empty context

@@ -116,6 +116,8 @@ async def rag(
     """
     if not query:
         raise LongdocError("the rag strategy needs a question; use chain or vanilla to summarise")
+    for doc_id in doc_ids or []:
+        index.get_document(doc_id)  # an unknown id is an error naming it, not an empty context
     answer_tokens = answer_tokens or gateway.settings.max_output_tokens
     start = gateway.usage()
     budget = excerpt_budget(gateway, "qa", query, answer_tokens)
