@@ -35,10 +35,11 @@ from longdoc.agents.roles import answer_from_notes, choose_notes, write_notes
 from longdoc.workflows.results import StrategyResult
 from longdoc.workflows.runs import (
     ProgressEvent,
-    checkpointer,
     derive_run_id,
     load_json,
     save_json_atomic,
+    saver_scope,
+    stream_graph,
 )
 from longdoc.workflows.sources import DocumentText, default_task, from_text
 from longdoc.workflows.splitting import BudgetError, seam_margin, split_to_budget
@@ -257,23 +258,6 @@ def build_chain_graph() -> StateGraph:
     return graph
 
 
-async def stream_graph(
-    compiled: Any, inputs: ChainInput | None, config: dict[str, Any], ctx: ChainContext
-) -> AsyncIterator[ProgressEvent | dict[str, Any]]:
-    """Run (or resume, with ``inputs=None``) yielding progress events, then the final values."""
-    final: dict[str, Any] = {}
-    # durability="sync": each step's checkpoint is on disk before the next step
-    # starts, so a kill loses at most the step in flight (whose call is cached).
-    async for mode, chunk in compiled.astream(
-        inputs, config, context=ctx, stream_mode=["custom", "values"], durability="sync"
-    ):
-        if mode == "custom":
-            yield chunk
-        else:
-            final = chunk
-    yield final
-
-
 _DIRECTIONS: dict[str, list[Direction]] = {"ltr": ["ltr"], "rtl": ["rtl"], "both": ["ltr", "rtl"]}
 
 
@@ -401,9 +385,7 @@ class ChainOfAgents:
         yield self._result(final, ctx, doc, resumed)
 
     def _saver(self) -> Any:
-        if self._checkpointer is not None:
-            return _Given(self._checkpointer)
-        return checkpointer(self.gateway.settings.data_dir)
+        return saver_scope(self._checkpointer, self.gateway.settings.data_dir)
 
     def _result(
         self, final: dict[str, Any], ctx: ChainContext, doc: DocumentText, resumed: bool

@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +25,8 @@ __all__ = [
     "derive_run_id",
     "load_json",
     "save_json_atomic",
+    "saver_scope",
+    "stream_graph",
 ]
 
 
@@ -88,3 +90,32 @@ async def checkpointer(data_dir: Path) -> AsyncIterator[Any]:
         # step (fsyncs would cost more than the rest of a step's bookkeeping).
         await saver.conn.execute("PRAGMA synchronous=NORMAL")
         yield saver
+
+
+def saver_scope(given: Any | None, data_dir: Path) -> AbstractAsyncContextManager[Any]:
+    """The caller's checkpointer as it is (the caller owns it), or ours under ``data_dir``."""
+    if given is not None:
+        return nullcontext(given)
+    return checkpointer(data_dir)
+
+
+async def stream_graph(
+    compiled: Any, inputs: Any, config: dict[str, Any], context: Any
+) -> AsyncIterator[Any]:
+    """Run (or resume, with ``inputs=None``) a compiled graph.
+
+    Yields:
+        The nodes' custom stream items (progress events) as they come, then the
+        final state values once.
+    """
+    final: dict[str, Any] = {}
+    # durability="sync": each step's checkpoint is on disk before the next step
+    # starts, so a kill loses at most the step in flight (whose call is cached).
+    async for mode, chunk in compiled.astream(
+        inputs, config, context=context, stream_mode=["custom", "values"], durability="sync"
+    ):
+        if mode == "custom":
+            yield chunk
+        else:
+            final = chunk
+    yield final
