@@ -40,6 +40,14 @@ _LAZY: dict[str, str] = {
     "StrategyResult": ".workflows.results",
     "ProgressEvent": ".workflows.runs",
     "ScriptedModel": ".agents.scripted",
+    "HierarchicalMemory": ".memory.hierarchical",
+    "MemoryChat": ".workflows.memory_chat",
+    "open_memory": ".workflows.memory_chat",
+    "write": ".api",
+    "awrite": ".api",
+    "astream_write": ".api",
+    "LongWriter": ".workflows.writing",
+    "WritingResult": ".workflows.writing_support",
 }
 
 __all__ = [
@@ -49,8 +57,11 @@ __all__ = [
     "ContextWindowError",
     "Gateway",
     "GatewayError",
+    "HierarchicalMemory",
     "LocalServerError",
+    "LongWriter",
     "LongdocError",
+    "MemoryChat",
     "ModelCallError",
     "ProgressEvent",
     "ScriptedModel",
@@ -59,12 +70,17 @@ __all__ = [
     "StrategyResult",
     "StructuredOutputError",
     "Usage",
+    "WritingResult",
     "__version__",
     "aask",
     "ask",
     "astream_ask",
+    "astream_write",
+    "awrite",
     "load_settings",
+    "open_memory",
     "summarize",
+    "write",
 ]
 
 if TYPE_CHECKING:
@@ -72,7 +88,7 @@ if TYPE_CHECKING:
     from longdoc.agents.ledger import StageUsage, Usage
     from longdoc.agents.scripted import ScriptedModel
     from longdoc.agents.types import Completion
-    from longdoc.api import aask, ask, astream_ask, summarize
+    from longdoc.api import aask, ask, astream_ask, astream_write, awrite, summarize, write
     from longdoc.config import Settings, load_settings
     from longdoc.errors import (
         ConfigError,
@@ -83,9 +99,13 @@ if TYPE_CHECKING:
         ModelCallError,
         StructuredOutputError,
     )
+    from longdoc.memory.hierarchical import HierarchicalMemory
     from longdoc.workflows.chain import ChainOfAgents
+    from longdoc.workflows.memory_chat import MemoryChat, open_memory
     from longdoc.workflows.results import StrategyResult
     from longdoc.workflows.runs import ProgressEvent
+    from longdoc.workflows.writing import LongWriter
+    from longdoc.workflows.writing_support import WritingResult
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

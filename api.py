@@ -20,9 +20,18 @@ from longdoc.workflows.results import StrategyResult
 from longdoc.workflows.runs import ProgressEvent
 from longdoc.workflows.sources import DocumentText, from_index, from_path, from_text
 
-__all__ = ["aask", "ask", "astream_ask", "resolve_source", "summarize"]
+__all__ = [
+    "aask",
+    "ask",
+    "astream_ask",
+    "astream_write",
+    "awrite",
+    "resolve_source",
+    "summarize",
+    "write",
+]
 
-Strategy = Literal["chain", "vanilla", "rag"]
+Strategy = Literal["chain", "vanilla", "rag", "reason"]
 
 
 def resolve_source(
@@ -67,6 +76,12 @@ async def astream_ask(
 ) -> AsyncIterator[ProgressEvent | StrategyResult]:
     """Like :func:`aask`, yielding progress events before the result."""
     gateway = gateway or Gateway()
+    if strategy == "reason":
+        async for item in _astream_reason(
+            question, doc, path, text, gateway, index, run_id, **chain_options
+        ):
+            yield item
+        return
     if strategy == "rag":
         if doc is None and path is None and text is None:
             index = index if index is not None else _default_index()
@@ -82,9 +97,33 @@ async def astream_ask(
         yield await vanilla(gateway, source, question)
         return
     if strategy != "chain":
-        raise LongdocError(f"unknown strategy {strategy!r}: use chain, vanilla or rag")
+        raise LongdocError(f"unknown strategy {strategy!r}: use chain, vanilla, rag or reason")
     chain = ChainOfAgents(gateway, **chain_options)
     async for item in chain.astream(source, question, run_id=run_id):
+        yield item
+
+
+async def _astream_reason(
+    question: str | None,
+    doc: str | None,
+    path: str | Path | None,
+    text: str | None,
+    gateway: Gateway,
+    index: Any,
+    run_id: str | None,
+    **options: Any,
+) -> AsyncIterator[ProgressEvent | StrategyResult]:
+    """Retrieve-then-reason over the index (one ``doc`` or all), or a path or text read whole."""
+    from longdoc.workflows.reason import RetrieveThenReason
+
+    reasoner = RetrieveThenReason(gateway, index=index, **options)
+    if path is None and text is None:
+        doc_ids = [doc] if doc is not None else None
+        stream = reasoner.astream(question or "", doc_ids=doc_ids, run_id=run_id)
+    else:
+        source = resolve_source(doc=doc, path=path, text=text, index=index)
+        stream = reasoner.astream(question or "", source=source, run_id=run_id)
+    async for item in stream:
         yield item
 
 
@@ -105,11 +144,14 @@ def ask(question: str | None, *, gateway: Gateway | None = None, **kwargs: Any) 
         question: the question; None summarises.
         gateway: the model gateway; default from the environment.
         **kwargs: ``doc`` (index id) or ``path`` or ``text``; ``strategy`` (chain,
-            vanilla, rag); ``run_id``; chain options (``direction``, ``vote``,
-            ``notes_tokens``, ``answer_tokens``, ``keep_notes``).
+            vanilla, rag, reason); ``run_id``; chain options (``direction``, ``vote``,
+            ``notes_tokens``, ``answer_tokens``, ``keep_notes``); reason options (``k``,
+            ``neighbours``, ``threshold``, ``not_found``, ``extract_tokens``,
+            ``answer_tokens``).
 
     Returns:
-        The answer with usage; chain results also carry the final notes.
+        The answer with usage; chain results also carry the final notes, reason results
+        the verified citations.
     """
     gateway = gateway or Gateway()
     return gateway.run_sync(aask(question, gateway=gateway, **kwargs))
@@ -118,3 +160,53 @@ def ask(question: str | None, *, gateway: Gateway | None = None, **kwargs: Any) 
 def summarize(path: str | Path, *, gateway: Gateway | None = None, **kwargs: Any) -> StrategyResult:
     """Summarise a file or folder (code gets a symbols-and-behaviour summary)."""
     return ask(None, path=path, gateway=gateway, **kwargs)
+
+
+async def astream_write(
+    prompt: str,
+    *,
+    words: int,
+    sources: list[str] | None = None,
+    gateway: Gateway | None = None,
+    index: Any = None,
+    memory: Any = None,
+    run_id: str | None = None,
+) -> AsyncIterator[Any]:
+    """Like :func:`awrite`, yielding progress events (words so far / target) before the result."""
+    from longdoc.workflows.writing import LongWriter
+
+    writer = LongWriter(gateway or Gateway(), index=index, memory=memory)
+    async for item in writer.astream(prompt, words, sources=sources, run_id=run_id):
+        yield item
+
+
+async def awrite(prompt: str, *, words: int, **kwargs: Any) -> Any:
+    """Write a document of about ``words`` words (see :func:`write`)."""
+    result = None
+    async for item in astream_write(prompt, words=words, **kwargs):
+        if not isinstance(item, ProgressEvent):
+            result = item
+    assert result is not None
+    return result
+
+
+def write(prompt: str, *, words: int, gateway: Gateway | None = None, **kwargs: Any) -> Any:
+    """Write a long document (10,000 words and more) on target length, with a bounded context.
+
+    Rerunning with the same arguments resumes an interrupted run, or returns a
+    finished one without calling the model.
+
+    Args:
+        prompt: what to write.
+        words: the length wanted, in words.
+        gateway: the model gateway; default from the environment.
+        **kwargs: ``sources`` (doc ids in the shared index, or paths ingested into
+            it first), ``index``, ``memory`` (a :class:`~longdoc.workflows.writing.WritingMemory`),
+            ``run_id``.
+
+    Returns:
+        A :class:`~longdoc.workflows.writing.WritingResult`: the Markdown, its word
+        count and length score S_l, the outline, per-section reports and usage.
+    """
+    gateway = gateway or Gateway()
+    return gateway.run_sync(awrite(prompt, words=words, gateway=gateway, **kwargs))

@@ -129,6 +129,106 @@ class Settings(BaseSettings):
         "quantized ONNX export, built locally and cached under the data dir).",
     )
 
+    # --- retrieve-then-reason with verified evidence (issue 6) ----------------------
+    reason_candidates: int = Field(
+        8, ge=1, le=200, description="Top chunks retrieved per question by the reason strategy."
+    )
+    reason_neighbours: int = Field(
+        1, ge=0, le=5, description="Chunks added on each side of every retrieved chunk."
+    )
+    reason_verify_threshold: float = Field(
+        90.0,
+        ge=50.0,
+        le=100.0,
+        description="Least rapidfuzz partial_ratio (0-100) for an extracted sentence not found "
+        "exactly to count as verified.",
+    )
+    reason_not_found: str = Field(
+        "The document does not contain the answer to this question.",
+        min_length=1,
+        description="The reason strategy's answer when no extracted evidence is verified.",
+    )
+
+    # --- hierarchical memory (issue 7) ----------------------------------------------
+    memory_summary_tokens: int = Field(
+        256, ge=16, le=8192, description="Cap on the level-1 running summary, in model tokens."
+    )
+    memory_fold_tokens: int = Field(
+        512, ge=16, le=16384, description="Cap on the level-2 summary-of-summaries, in tokens."
+    )
+    memory_fold_every: int = Field(
+        50, ge=1, description="Items per block: every K items level 1 is folded into level 2."
+    )
+    memory_recall_k: int = Field(5, ge=0, le=200, description="Episodes recalled per query.")
+    memory_tail_items: int = Field(
+        4, ge=0, le=200, description="Most recent items always put verbatim in the context."
+    )
+    memory_salience_lambda: float = Field(
+        1.0, ge=0.0, description="Salience weight of recency: lambda * exp(-gamma * age)."
+    )
+    memory_salience_gamma: float = Field(
+        0.01, ge=0.0, description="Recency decay per item of age (gamma)."
+    )
+    memory_salience_beta: float = Field(
+        0.5, ge=0.0, description="Salience bonus of an episode retrieved within the last R items."
+    )
+    memory_salience_window: int = Field(
+        100, ge=0, description="R: items during which a retrieval keeps its salience bonus."
+    )
+    memory_prune_every: int = Field(100, ge=0, description="Prune every P items (0 = never).")
+    memory_prune_fraction: float = Field(
+        0.005, ge=0.0, le=0.5, description="Fraction of a session's episodes pruned each time."
+    )
+    memory_prune_documents: bool = Field(
+        False, description="Whether pruning may remove document chunks (role 'document')."
+    )
+
+    # --- recursive long-output writing (issue 8) -----------------------------------
+    writing_max_leaf_words: int = Field(
+        800,
+        ge=50,
+        le=10_000,
+        description="Sections above this many words are planned again "
+        "into subsections; leaves are written in one call each.",
+    )
+    writing_max_depth: int = Field(
+        4,
+        ge=1,
+        le=10,
+        description="Deepest outline level; sections one level above it that are "
+        "still too long are split evenly in code.",
+    )
+    writing_max_sections: int = Field(
+        8, ge=2, le=16, description="Most sections the planner is asked for at one level."
+    )
+    writing_continue_below: float = Field(
+        0.7,
+        gt=0.0,
+        lt=1.0,
+        description="A leaf under this fraction of its budget gets one continuation call.",
+    )
+    writing_condense_above: float = Field(
+        1.5, gt=1.0, description="A leaf over this fraction of its budget gets one condensing call."
+    )
+    writing_tail_words: int = Field(
+        150,
+        ge=0,
+        le=2000,
+        description="Words from the end of the previous section shown to the writer.",
+    )
+    writing_summary_tokens: int = Field(
+        256, ge=16, le=4096, description="Cap on the running summary of what was written."
+    )
+    writing_evidence_tokens: int = Field(
+        800, ge=0, description="Tokens of source passages per writer call (grounded runs)."
+    )
+    writing_tokens_per_word: float = Field(
+        1.6, ge=1.0, le=4.0, description="Output tokens allowed per requested word."
+    )
+    writing_repeat_ngram: int = Field(
+        12, ge=5, le=100, description="Word n-gram length that counts as a repeat across sections."
+    )
+
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
         if self.max_output_tokens >= self.context_window:

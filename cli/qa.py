@@ -36,11 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     where.add_argument("--file", help="a file or folder to read directly")
     ask.add_argument(
         "--strategy",
-        choices=["chain", "rag", "vanilla"],
+        choices=["chain", "rag", "vanilla", "reason"],
         default="chain",
-        help="chain of agents (default), RAG over the index, or one truncated call",
+        help="chain of agents (default), RAG over the index, one truncated call, or "
+        "retrieve-then-reason with verified citations",
     )
     _add_chain_options(ask)
+    _add_reason_options(ask)
     add_model_options(ask)
     ask.set_defaults(handler=run_ask)
 
@@ -52,6 +54,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_chain_options(summarize)
     add_model_options(summarize)
     summarize.set_defaults(handler=run_summarize)
+
+
+def _add_reason_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("retrieve-then-reason")
+    group.add_argument("--candidates", type=int, help="top chunks retrieved (default: settings)")
+    group.add_argument(
+        "--verify-threshold", type=float, help="least fuzzy score 0-100 of a verified quote"
+    )
+
+
+def _reason_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "k": args.candidates,
+        "threshold": args.verify_threshold,
+        "answer_tokens": args.answer_tokens,
+        "run_id": args.run_id,
+    }
 
 
 def _chain_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -68,11 +87,13 @@ def run_ask(args: argparse.Namespace) -> int:
     """Answer a question, with a progress bar on standard error."""
     from longdoc.errors import LongdocError
 
-    if args.strategy != "rag" and not (args.doc or args.file):
+    if args.strategy not in ("rag", "reason") and not (args.doc or args.file):
         raise LongdocError("say what to read: --doc ID or --file PATH")
     kwargs: dict[str, Any] = {"doc": args.doc, "path": args.file, "strategy": args.strategy}
     if args.strategy == "chain":
         kwargs.update(_chain_kwargs(args))
+    if args.strategy == "reason":
+        kwargs.update(_reason_kwargs(args))
     return _run(args, args.question, kwargs)
 
 
@@ -96,6 +117,10 @@ def _run(args: argparse.Namespace, question: str | None, kwargs: dict[str, Any])
     return 0
 
 
+# Stages whose events count units of work (shown as a bar), and their labels.
+_LABELS = {"worker": "workers", "extract": "extracting evidence"}
+
+
 async def _consume(gateway: Any, question: str | None, kwargs: dict[str, Any], err: Any) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -116,10 +141,10 @@ async def _consume(gateway: Any, question: str | None, kwargs: dict[str, Any], e
             if not isinstance(item, ProgressEvent):
                 result = item
                 continue
-            label = "workers" if item.stage == "worker" else item.stage
+            label = _LABELS.get(item.stage, item.stage)
             if item.kind == "start" and item.message:
-                label = f"workers ({item.message})"
-            if item.stage == "worker":
+                label = f"{label} ({item.message})"
+            if item.stage in _LABELS:
                 progress.update(
                     task,
                     description=label,
@@ -138,6 +163,7 @@ def _print_result(result: Any, args: argparse.Namespace, err: Any) -> None:
         print(json.dumps(result.model_dump(), indent=2, ensure_ascii=False))
         return
     print(result.answer)
+    _print_citations(result, err)
     if getattr(args, "show_notes", False) and result.final_notes:
         err.print("\n[bold]final notes[/]", highlight=False)
         print(result.final_notes)
@@ -150,3 +176,26 @@ def _print_result(result: Any, args: argparse.Namespace, err: Any) -> None:
         f"run {result.run_id}{resumed}[/]",
         highlight=False,
     )
+
+
+def _print_citations(result: Any, err: Any) -> None:
+    """Verified quotes under the answer: doc id, path, char range, quote (reason only)."""
+    citations = getattr(result, "citations", None)
+    if citations is None:
+        return
+    failed = result.extraction_failures
+    err.print(
+        f"[dim]evidence: {result.facts_extracted} sentences extracted, {result.facts_verified} "
+        f"verified, {result.facts_dropped} dropped as not in the document"
+        f"{f'; {failed} extraction call(s) failed' if failed else ''}[/]",
+        highlight=False,
+    )
+    if not citations:
+        print("\n(no verified evidence)")
+        return
+    note = " (the reasoner named none: every verified fact)" if result.citations_fallback else ""
+    print(f"\nCitations{note}:")
+    for c in citations:
+        quote = " ".join(c.quote.split())
+        print(f"  [{c.fact_id or '-'}] {c.doc_id} ({c.source}) chars {c.char_start}-{c.char_end}")
+        print(f'      "{quote}"')

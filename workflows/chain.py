@@ -423,16 +423,3 @@ class ChainOfAgents:
     ) -> StrategyResult:
         """Sync :meth:`arun`."""
         return self.gateway.run_sync(self.arun(source, query, run_id=run_id))
-
-
-class _Given:
-    """An async context manager around a checkpointer the caller owns."""
-
-    def __init__(self, saver: Any) -> None:
-        self.saver = saver
-
-    async def __aenter__(self) -> Any:
-        return self.saver
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None

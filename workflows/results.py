@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from longdoc.agents.ledger import Usage
+from longdoc.workflows.evidence import Citation
 
 __all__ = ["StrategyResult"]
 
@@ -25,13 +26,21 @@ class StrategyResult(BaseModel):
         worker_notes: per path, every worker's notes, when asked for (chain only).
         direction: reading order used (chain only).
         judge_reason: why the judge or the vote chose a path (multi-path only).
-        parts: document parts read (chain) or excerpts sent (baselines).
+        parts: document parts read (chain), excerpts sent (baselines) or extraction
+            calls (reason).
         resumed: True when this invocation continued an interrupted run.
         usage: calls, tokens and seconds of this invocation, per stage.
+        citations: verified quotes the answer rests on, with document offsets (reason only).
+        citations_fallback: the reasoner named no valid fact, so every verified fact it
+            saw is cited (reason only).
+        facts_extracted: sentences the extractor returned (reason only).
+        facts_verified: sentences found in the document (reason only).
+        facts_dropped: sentences not found, counted as hallucinated (reason only).
+        extraction_failures: extraction calls whose reply never validated (reason only).
     """
 
     answer: str
-    strategy: Literal["chain", "vanilla", "rag"]
+    strategy: Literal["chain", "vanilla", "rag", "reason"]
     task: Literal["qa", "summary", "code"]
     query: str | None = None
     source: str
@@ -43,3 +52,10 @@ class StrategyResult(BaseModel):
     parts: int = 0
     resumed: bool = False
     usage: Usage = Field(default_factory=Usage)
+    # --- retrieve-then-reason (issue 6) ---
+    citations: list[Citation] | None = None
+    citations_fallback: bool | None = None
+    facts_extracted: int | None = None
+    facts_verified: int | None = None
+    facts_dropped: int | None = None
+    extraction_failures: int | None = None

@@ -1,0 +1,130 @@
+"""``longdoc write``: a long document on target length, with a progress bar of words written."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from longdoc.cli.core import add_model_options, settings_from_args
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``write`` to the CLI."""
+    write = sub.add_parser(
+        "write",
+        help="write a long document (10,000+ words) on target length",
+        description="Plan, then write section by section with a bounded context. A failed or "
+        "interrupted run keeps every finished section: run the same command again to resume.",
+    )
+    write.add_argument("prompt", help="what to write ('-' reads standard input)")
+    write.add_argument("--words", type=int, required=True, help="the length wanted, in words")
+    write.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="DOC_ID_OR_PATH",
+        help="ground the text in an indexed document, or a file/folder ingested first (repeatable)",
+    )
+    write.add_argument("-o", "--output", help="write the Markdown here (default: standard output)")
+    write.add_argument("--max-leaf-words", type=int, help="longest section written in one call")
+    write.add_argument("--run-id", help="resume or name this run (default: derived from inputs)")
+    write.add_argument("--json", action="store_true", help="print the result, text aside, as JSON")
+    add_model_options(write)
+    write.set_defaults(handler=run_write)
+
+
+def run_write(args: argparse.Namespace) -> int:
+    """Write the document with a progress bar on standard error."""
+    from rich.console import Console
+
+    from longdoc.agents.gateway import Gateway
+    from longdoc.config import with_overrides
+    from longdoc.errors import LongdocError
+
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    if args.words is None or args.words < 10:
+        raise LongdocError(f"--words must be at least 10, not {args.words}", parameter="words")
+    settings = settings_from_args(args)
+    if args.max_leaf_words:
+        settings = with_overrides(settings, writing_max_leaf_words=args.max_leaf_words)
+    err = Console(stderr=True)
+    kwargs = {"words": args.words, "sources": args.source, "run_id": args.run_id}
+    with Gateway(settings) as gateway:
+        try:
+            result = gateway.run_sync(_consume(gateway, prompt, kwargs, err))
+        except LongdocError:
+            err.print(
+                "[yellow]finished sections are kept: run the same command again to resume[/]",
+                highlight=False,
+            )
+            raise
+    _output(result, args, err)
+    return 0
+
+
+async def _consume(gateway: Any, prompt: str, kwargs: dict[str, Any], err: Any) -> Any:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from longdoc.api import astream_write
+    from longdoc.workflows.runs import ProgressEvent
+
+    result = None
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} words"),
+        TextColumn("{task.fields[tokens]} tokens"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=False) as progress:
+        task = progress.add_task("preparing", total=kwargs["words"], tokens=0)
+        async for item in astream_write(prompt, gateway=gateway, **kwargs):
+            if not isinstance(item, ProgressEvent):
+                result = item
+                continue
+            label = item.message if item.kind != "start" else f"writing {item.message}".strip()
+            if item.stage == "writer" and item.kind in ("start", "step", "done"):
+                progress.update(task, completed=min(item.step, item.total), tokens=item.tokens)
+            progress.update(task, description=label[:48], tokens=item.tokens)
+        progress.update(task, description="done")
+    return result
+
+
+def _output(result: Any, args: argparse.Namespace, err: Any) -> None:
+    if args.output:
+        _write_atomic(Path(args.output), result.markdown)
+    elif not args.json:
+        print(result.markdown)
+    if args.json:
+        print(json.dumps(result.model_dump(exclude={"markdown"}), indent=2, ensure_ascii=False))
+    total = result.usage.total
+    resumed = ", resumed" if result.resumed else ""
+    where = f" -> {args.output}" if args.output else ""
+    err.print(
+        f"[dim]{result.words} words for {result.target_words} (S_l {result.length_score:.1f}), "
+        f"{len(result.sections)} sections; {total.calls} calls ({total.cached_calls} cached), "
+        f"{total.prompt_tokens} prompt + {total.completion_tokens} completion tokens; "
+        f"run {result.run_id}{resumed}{where}[/]",
+        highlight=False,
+    )
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` so an interrupted write never leaves a half file in place."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
