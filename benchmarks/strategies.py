@@ -9,7 +9,7 @@ the document / sentences extracted).
 
     .venv/bin/python benchmarks/strategies.py --model hosted_vllm/Qwen/Qwen2.5-7B-Instruct \
         --api-base http://gpu:8000/v1 --context-window 32768
-    .venv/bin/python benchmarks/strategies.py --limit 2 --max-words 6000   # embedded model
+    .venv/bin/python benchmarks/strategies.py --limit 2                     # embedded model
 
 With the embedded SmolLM2-135M the figures show the plumbing works; they say
 nothing about answer quality.

@@ -37,9 +37,9 @@ from longdoc.workflows.runs import (
     ProgressEvent,
     derive_run_id,
     load_json,
+    run_or_resume,
     save_json_atomic,
     saver_scope,
-    stream_graph,
 )
 from longdoc.workflows.sources import DocumentText, default_task, from_text
 from longdoc.workflows.splitting import BudgetError, seam_margin, split_to_budget
@@ -356,33 +356,16 @@ class ChainOfAgents:
             vote=self.vote,
             usage_start=self.gateway.usage(),
         )
-        async with self._saver() as saver:
-            compiled = self._graph.compile(checkpointer=saver)
-            config = {"configurable": {"thread_id": run_id}, "recursion_limit": len(parts) + 10}
-            snapshot = await compiled.aget_state(config)
-            resumed = bool(snapshot.values)
-            inputs: ChainInput | None = (
-                None if resumed else {"step": 0, "notes": [""] * len(ctx.directions)}
-            )
-            done = snapshot.values.get("step", 0) if resumed else 0
-            yield ProgressEvent(
-                run_id=run_id,
-                kind="start",
-                stage="worker",
-                step=done,
-                total=len(parts),
-                message="resuming" if resumed else "",
-            )
-            final: dict[str, Any] = dict(snapshot.values)
-            # Finished runs have an answer. (A run killed while saving a step can show
-            # no `next` node although unfinished: its last step's writes are pending.)
-            if "answer" not in final:
-                async for item in stream_graph(compiled, inputs, config, ctx):
-                    if isinstance(item, ProgressEvent):
-                        yield item
-                    else:
-                        final = item
-        yield self._result(final, ctx, doc, resumed)
+        fresh = {"step": 0, "notes": [""] * len(ctx.directions)}
+        async for item in run_or_resume(
+            self._graph, self._saver(), ctx, run_id=run_id, fresh=fresh, stage="worker",
+            total=len(parts), progress_key="step", finished=lambda v: "answer" in v,
+            recursion_limit=len(parts) + 10,
+        ):  # fmt: skip
+            if isinstance(item, ProgressEvent):
+                yield item
+            else:
+                yield self._result(item.values, ctx, doc, item.resumed)
 
     def _saver(self) -> Any:
         return saver_scope(self._checkpointer, self.gateway.settings.data_dir)

@@ -34,12 +34,13 @@ from longdoc.agents.memory import (
 from longdoc.memory.hierarchical import HierarchicalMemory
 from longdoc.memory.types import Episode
 from longdoc.workflows.runs import (
+    GraphRun,
     ProgressEvent,
     derive_run_id,
     load_json,
+    run_or_resume,
     save_json_atomic,
     saver_scope,
-    stream_graph,
 )
 from longdoc.workflows.sources import DocumentText, from_text
 from longdoc.workflows.splitting import BudgetError, seam_margin, split_to_budget
@@ -369,29 +370,22 @@ class MemoryChat:
             memory=mem, gateway=gw, run_id=run_id, chunks=chunks,
             doc_key=f"doc:{doc.content_hash[:16]}", source=doc.name,
         )  # fmt: skip
-        start = gw.usage()
-        async with self._saver() as saver:
-            compiled = self._read.compile(checkpointer=saver)
-            config = {"configurable": {"thread_id": run_id}, "recursion_limit": len(chunks) + 10}
-            values = dict((await compiled.aget_state(config)).values)
-            resumed = bool(values)
-            done, before = values.get("step", 0), values.get("added", 0)
-            yield ProgressEvent(
-                run_id=run_id, kind="start", stage="read", step=done, total=len(chunks),
-                message="resuming" if resumed else "",
-            )  # fmt: skip
-            if done < len(chunks):
-                inputs = None if resumed else {"step": 0, "added": 0}
-                async for item in stream_graph(compiled, inputs, config, ctx):
-                    if isinstance(item, ProgressEvent):
-                        yield item
-                    else:
-                        values = item
+        start, run = gw.usage(), GraphRun({}, {})
+        async for item in run_or_resume(
+            self._read, self._saver(), ctx, run_id=run_id, fresh={"step": 0, "added": 0},
+            stage="read", total=len(chunks), progress_key="step",
+            finished=lambda v: v.get("step", 0) >= len(chunks),
+            recursion_limit=len(chunks) + 10,
+        ):  # fmt: skip
+            if isinstance(item, ProgressEvent):
+                yield item
+            else:
+                run = item
         await mem.aresume()  # a chunk journaled just before a kill gets its summary now
         yield ReadReport(
             source=doc.name, run_id=run_id, chunks=len(chunks),
-            added=values.get("added", 0) - before,
-            resumed=resumed, usage=gw.usage() - start,
+            added=run.values.get("added", 0) - run.before.get("added", 0),
+            resumed=run.resumed, usage=gw.usage() - start,
         )  # fmt: skip
 
     async def aread(self, source: DocumentText | str) -> ReadReport:

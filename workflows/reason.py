@@ -57,9 +57,9 @@ from longdoc.workflows.runs import (
     ProgressEvent,
     derive_run_id,
     load_json,
+    run_or_resume,
     save_json_atomic,
     saver_scope,
-    stream_graph,
 )
 from longdoc.workflows.sources import DocumentText, from_text
 
@@ -79,18 +79,6 @@ class ReasonInput(TypedDict):
     done: int
 
 
-class ReasonState(ReasonInput, total=False):
-    """Working state, checkpointed after every batch of extraction calls."""
-
-    facts: list[dict[str, Any]]
-    extracted: int
-    dropped: int
-    failures: list[dict[str, Any]]
-    answer: str
-    citations: list[dict[str, Any]]
-    fallback: bool
-
-
 class ReasonOutput(TypedDict, total=False):
     """What a finished run returns."""
 
@@ -101,6 +89,10 @@ class ReasonOutput(TypedDict, total=False):
     answer: str
     citations: list[dict[str, Any]]
     fallback: bool
+
+
+class ReasonState(ReasonInput, ReasonOutput, total=False):
+    """Working state, checkpointed after every batch of extraction calls."""
 
 
 @dataclass
@@ -391,30 +383,15 @@ class RetrieveThenReason:
         )
         groups = await asyncio.to_thread(self._plan, query, doc, ids, run_id)
         ctx = self._context(query, groups, run_id)
-        async with self._saver() as saver:
-            compiled = self._graph.compile(checkpointer=saver)
-            batches = -(-len(groups) // ctx.batch)
-            config = {"configurable": {"thread_id": run_id}, "recursion_limit": batches + 10}
-            snapshot = await compiled.aget_state(config)
-            resumed = bool(snapshot.values)
-            done = snapshot.values.get("done", 0) if resumed else 0
-            yield ProgressEvent(
-                run_id=run_id,
-                kind="start",
-                stage="extract",
-                step=done,
-                total=len(groups),
-                message="resuming" if resumed else "",
-            )
-            final: dict[str, Any] = dict(snapshot.values)
-            if "answer" not in final:
-                inputs: ReasonInput | None = None if resumed else {"done": 0}
-                async for item in stream_graph(compiled, inputs, config, ctx):  # type: ignore[arg-type]
-                    if isinstance(item, ProgressEvent):
-                        yield item
-                    else:
-                        final = item
-        yield self._result(final, ctx, self._label(doc, ids), resumed)
+        async for item in run_or_resume(
+            self._graph, self._saver(), ctx, run_id=run_id, fresh={"done": 0}, stage="extract",
+            total=len(groups), progress_key="done", finished=lambda v: "answer" in v,
+            recursion_limit=-(-len(groups) // ctx.batch) + 10,
+        ):  # fmt: skip
+            if isinstance(item, ProgressEvent):
+                yield item
+            else:
+                yield self._result(item.values, ctx, self._label(doc, ids), item.resumed)
 
     def _context(self, query: str, groups: list[list[Candidate]], run_id: str) -> ReasonContext:
         return ReasonContext(

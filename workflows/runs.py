@@ -12,18 +12,21 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
 __all__ = [
+    "GraphRun",
     "ProgressEvent",
     "checkpointer",
     "derive_run_id",
     "load_json",
+    "run_or_resume",
     "save_json_atomic",
     "saver_scope",
     "stream_graph",
@@ -119,3 +122,75 @@ async def stream_graph(
         else:
             final = chunk
     yield final
+
+
+@dataclass
+class GraphRun:
+    """How a run of :func:`run_or_resume` ended.
+
+    Attributes:
+        values: the final state values.
+        before: the checkpointed values it started from (empty for a fresh run).
+    """
+
+    values: dict[str, Any]
+    before: dict[str, Any]
+
+    @property
+    def resumed(self) -> bool:
+        """Whether the run started from a checkpoint."""
+        return bool(self.before)
+
+
+async def run_or_resume(
+    graph: Any,
+    saver: AbstractAsyncContextManager[Any],
+    context: Any,
+    *,
+    run_id: str,
+    fresh: Mapping[str, Any],
+    stage: str,
+    total: int,
+    progress_key: str,
+    finished: Callable[[dict[str, Any]], bool],
+    recursion_limit: int,
+) -> AsyncIterator[ProgressEvent | GraphRun]:
+    """Start ``graph`` as thread ``run_id``, resume it, or return it finished, with progress.
+
+    Args:
+        graph: the uncompiled LangGraph ``StateGraph``.
+        saver: from :func:`saver_scope`.
+        context: the graph's runtime context.
+        run_id: the checkpoint thread.
+        fresh: the input of a run with no checkpoint yet.
+        stage: the ``start`` event's stage.
+        total: the ``start`` event's total.
+        progress_key: the state key holding the units done (the ``start`` event's step).
+        finished: whether checkpointed values are a finished run (nothing is run then).
+        recursion_limit: LangGraph's step limit for this run.
+
+    Yields:
+        A ``start`` event, the graph's own progress events, then one :class:`GraphRun`.
+    """
+    async with saver as checkpoints:
+        compiled = graph.compile(checkpointer=checkpoints)
+        config = {"configurable": {"thread_id": run_id}, "recursion_limit": recursion_limit}
+        before = dict((await compiled.aget_state(config)).values)
+        values, resumed = before, bool(before)
+        yield ProgressEvent(
+            run_id=run_id,
+            kind="start",
+            stage=stage,
+            step=values.get(progress_key, 0),
+            total=total,
+            message="resuming" if resumed else "",
+        )
+        # Decided on the values, not on `next`: a run killed while saving a step can
+        # show no next node although unfinished (its last step's writes are pending).
+        if not finished(values):
+            async for item in stream_graph(compiled, None if resumed else fresh, config, context):
+                if isinstance(item, ProgressEvent):
+                    yield item
+                else:
+                    values = item
+    yield GraphRun(values, before)

@@ -60,9 +60,9 @@ from longdoc.workflows.runs import (
     ProgressEvent,
     derive_run_id,
     load_json,
+    run_or_resume,
     save_json_atomic,
     saver_scope,
-    stream_graph,
 )
 from longdoc.workflows.writing_support import (
     LeafReport,
@@ -423,26 +423,15 @@ class LongWriter:
             doc_ids=doc_ids,
             usage_start=self.gateway.usage(),
         )
-        async with self._saver() as saver:
-            compiled = self._graph.compile(checkpointer=saver)
-            config = {"configurable": {"thread_id": run_id}, "recursion_limit": 100_000}
-            snapshot = await compiled.aget_state(config)
-            resumed = bool(snapshot.values)
-            state = dict(snapshot.values)
-            yield ProgressEvent(
-                run_id=run_id,
-                kind="start",
-                stage="writer",
-                step=state.get("written", 0),
-                total=words,
-                message="resuming" if resumed else "",
-            )
-            if not state.get("done"):
-                inputs: WritingInput | None = None if resumed else {"next": 0}
-                async for item in stream_graph(compiled, inputs, config, ctx):
-                    if isinstance(item, ProgressEvent):
-                        yield item
-        yield await asyncio.to_thread(self._result, ctx, resumed)
+        async for item in run_or_resume(
+            self._graph, self._saver(), ctx, run_id=run_id, fresh={"next": 0}, stage="writer",
+            total=words, progress_key="written", finished=lambda v: bool(v.get("done")),
+            recursion_limit=100_000,
+        ):  # fmt: skip
+            if isinstance(item, ProgressEvent):
+                yield item
+            else:
+                yield await asyncio.to_thread(self._result, ctx, item.resumed)
 
     def _saver(self) -> Any:
         return saver_scope(self._checkpointer, self.gateway.settings.data_dir)
