@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import sys
@@ -11,12 +12,20 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
-__all__ = ["SHARED_DATA", "peak_rss_mib", "require_data", "temp_settings"]
+__all__ = [
+    "SHARED_DATA",
+    "add_model_args",
+    "model_overrides",
+    "peak_rss_mib",
+    "require_data",
+    "temp_settings",
+]
 
 
 def require_data(*relative: str) -> Path:
@@ -43,3 +52,20 @@ def temp_settings(tag: str = ""):  # -> longdoc.config.Settings
 def peak_rss_mib() -> float:
     """Peak resident memory of this process in MiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def add_model_args(parser: argparse.ArgumentParser, *, model: str | None = None) -> None:
+    """Add ``--model``, ``--api-base`` and ``--context-window``: benchmarks run on any model."""
+    parser.add_argument("--model", default=model, help="litellm model string (default: settings)")
+    parser.add_argument("--api-base", default=None, help="the server's OpenAI-compatible base URL")
+    parser.add_argument("--context-window", type=int, default=None)
+
+
+def model_overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The settings the user named with :func:`add_model_args` (the rest stay the settings')."""
+    pairs = (
+        ("model", args.model),
+        ("api_base", args.api_base),
+        ("context_window", args.context_window),
+    )
+    return {k: v for k, v in pairs if v is not None}

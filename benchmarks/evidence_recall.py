@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import require_data
+from _common import add_model_args, model_overrides, require_data
 
 DATA = "qa/hotpotqa_dev_sample100.json"
 DOC_ID = "hotpotqa_dev_100"
@@ -145,9 +145,7 @@ def report(rows: list[dict[str, Any]]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", default=None, help="litellm model string (default: settings)")
-    parser.add_argument("--api-base", default=None)
-    parser.add_argument("--context-window", type=int, default=None)
+    add_model_args(parser)
     parser.add_argument("--limit", type=int, default=None, help="first N questions (of 100)")
     parser.add_argument("--k", type=int, default=None, help="top chunks retrieved per question")
     parser.add_argument("--neighbours", type=int, default=None)
@@ -175,15 +173,7 @@ def evaluate(
     from longdoc.retrieval import Index
     from longdoc.workflows.reason import RetrieveThenReason
 
-    overrides = {
-        k: v
-        for k, v in (
-            ("model", args.model),
-            ("api_base", args.api_base),
-            ("context_window", args.context_window),
-        )
-        if v is not None
-    }
+    overrides = model_overrides(args)
     settings = load_settings(data_dir=data_dir, chroma_host=None, **overrides)
     index = Index(collection="hotpotqa_evidence", settings=settings)
     t0 = time.perf_counter()

@@ -32,7 +32,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from _common import require_data, temp_settings
+from _common import add_model_args, model_overrides, require_data, temp_settings
 
 from longdoc.agents.scripted import count_word_tokens
 from longdoc.memory import Episode, HierarchicalMemory
@@ -128,8 +128,7 @@ def make_memory(args, session: str, settings, numbers_first: bool) -> Hierarchic
         from longdoc.agents.gateway import Gateway
         from longdoc.workflows.memory_chat import open_memory
 
-        overrides = {"model": args.model, "api_base": args.api_base}
-        gw = Gateway(settings.model_copy(update=overrides))
+        gw = Gateway(settings.model_copy(update=model_overrides(args)))
         return open_memory(session, gw, **common)
     summarizer = ExtractiveSummarizer(numbers_first)
     return HierarchicalMemory(
@@ -316,8 +315,7 @@ def main() -> int:
     p.add_argument("--batch", type=int, default=10, help="turns per add (one embedding batch)")
     p.add_argument("--sizes", default="10000,100000", help="latency store sizes (items)")
     p.add_argument("--queries", type=int, default=100)
-    p.add_argument("--model", default=None, help="litellm model string for the summarizer")
-    p.add_argument("--api-base", default=None)
+    add_model_args(p)  # the model is the summarizer's; scripted without --model
     p.add_argument("--skip-recall", action="store_true")
     p.add_argument("--skip-latency", action="store_true")
     args = p.parse_args()

@@ -27,11 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from _common import SHARED_DATA, add_model_args, model_overrides
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "qa" / "longbench_v2_dev.jsonl"
+DATA = SHARED_DATA / "qa" / "longbench_v2_dev.jsonl"
 STRATEGIES = ("vanilla", "rag", "chain", "reason")
 INDEXED = ("rag", "reason")  # strategies that read the question's document from the index
 _LETTER = re.compile(r"\b([ABCD])\b")
@@ -102,9 +100,7 @@ def build_index(items: list[dict[str, Any]], data_dir: Path) -> Any:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", default=None, help="litellm model string (default: settings)")
-    parser.add_argument("--api-base", default=None)
-    parser.add_argument("--context-window", type=int, default=None)
+    add_model_args(parser)
     parser.add_argument("--limit", type=int, default=None, help="first N questions (shortest)")
     parser.add_argument("--max-words", type=int, default=None, help="skip longer contexts")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
@@ -115,15 +111,7 @@ def main() -> int:
     from longdoc.agents.gateway import Gateway
     from longdoc.config import load_settings
 
-    overrides = {
-        k: v
-        for k, v in (
-            ("model", args.model),
-            ("api_base", args.api_base),
-            ("context_window", args.context_window),
-        )
-        if v is not None
-    }
+    overrides = model_overrides(args)
     items = load_items(args.limit, args.max_words)
     if not items:
         print(f"no question fits --max-words {args.max_words} (the shortest context is longer)")

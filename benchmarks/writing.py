@@ -30,7 +30,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from _common import require_data
+from _common import add_model_args, model_overrides, require_data
 
 TARGETS = (2000, 5000, 10000, 20000)
 INSTRUCTION = "Write a detailed report on the history and future of urban public transport."
@@ -154,10 +154,7 @@ def longbench(args: argparse.Namespace) -> None:
     data = require_data("writing/longbench_write_en.jsonl") / "writing/longbench_write_en.jsonl"
     rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines() if line]
     rows = rows[args.start : args.start + args.limit]
-    overrides: dict[str, object] = {"model": args.model, "context_window": args.context_window,
-                                    "writing_max_leaf_words": args.max_leaf_words}  # fmt: skip
-    if args.api_base:
-        overrides["api_base"] = args.api_base
+    overrides = model_overrides(args) | {"writing_max_leaf_words": args.max_leaf_words}
     scores = []
     with tempfile.TemporaryDirectory() as d:
         gateway = Gateway(_settings(d, **overrides))
@@ -180,9 +177,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--longbench", action="store_true", help="also run LongBench-Write")
     parser.add_argument("--skip-tokens", action="store_true", help="skip the scripted part")
-    parser.add_argument("--model", default="local", help="litellm model string")
-    parser.add_argument("--api-base", help="OpenAI-compatible base URL")
-    parser.add_argument("--context-window", type=int, default=8192)
+    add_model_args(parser)
     parser.add_argument("--max-leaf-words", type=int, default=800)
     parser.add_argument("--limit", type=int, default=2, help="LongBench-Write prompts to run")
     parser.add_argument("--start", type=int, default=0, help="first prompt (0-based)")

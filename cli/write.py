@@ -96,8 +96,10 @@ async def _consume(gateway: Any, prompt: str, kwargs: dict[str, Any], err: Any) 
 
 
 def _output(result: Any, args: argparse.Namespace, err: Any) -> None:
+    from longdoc.workflows.runs import save_text_atomic
+
     if args.output:
-        _write_atomic(Path(args.output), result.markdown)
+        save_text_atomic(Path(args.output), result.markdown)
     elif not args.json:
         print(result.markdown)
     if args.json:
@@ -112,19 +114,3 @@ def _output(result: Any, args: argparse.Namespace, err: Any) -> None:
         f"run {result.run_id}{resumed}{where}[/]",
         highlight=False,
     )
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` so an interrupted write never leaves a half file in place."""
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -28,6 +28,7 @@ __all__ = [
     "load_json",
     "run_or_resume",
     "save_json_atomic",
+    "save_text_atomic",
     "saver_scope",
     "stream_graph",
 ]
@@ -62,17 +63,22 @@ def derive_run_id(strategy: str, **parts: Any) -> str:
     return f"{strategy}-{hashlib.sha256(payload.encode()).hexdigest()[:16]}"
 
 
-def save_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that a crash leaves either the old file or the new one, never half."""
+def save_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` so that a crash leaves either the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False)
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON with :func:`save_text_atomic`."""
+    save_text_atomic(path, json.dumps(data, ensure_ascii=False))
 
 
 def load_json(path: Path) -> Any:
