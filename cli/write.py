@@ -32,6 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     write.add_argument("-o", "--output", help="write the Markdown here (default: standard output)")
     write.add_argument("--max-leaf-words", type=int, help="longest section written in one call")
+    write.add_argument(
+        "--memory-session",
+        metavar="NAME",
+        help="remember the sections in this hierarchical-memory session (the writer then reads "
+        "its summaries); `longdoc chat --session NAME` can talk about the document afterwards",
+    )
     write.add_argument("--run-id", help="resume or name this run (default: derived from inputs)")
     write.add_argument("--json", action="store_true", help="print the result, text aside, as JSON")
     add_model_options(write)
@@ -55,6 +61,11 @@ def run_write(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     kwargs = {"words": args.words, "sources": args.source, "run_id": args.run_id}
     with Gateway(settings) as gateway:
+        if args.memory_session:
+            from longdoc.workflows.memory_chat import open_memory
+            from longdoc.workflows.writing import SectionMemory
+
+            kwargs["memory"] = SectionMemory(open_memory(args.memory_session, gateway))
         try:
             result = gateway.run_sync(_consume(gateway, prompt, kwargs, err))
         except LongdocError:

@@ -324,3 +324,39 @@ def test_instructions_and_earlier_output_cannot_close_their_delimiters() -> None
         assert user.count("</instruction>") == 1 and user.count("</outline>") == 1
         assert user.count("</previous>") <= 1
     assert "<\\/instruction>" in model.writer_prompts[0][1]
+
+
+class _LastWordsSummarizer:
+    """A scripted memory summarizer: keeps the last words of what it is given."""
+
+    async def update(self, summary: str, new_items: Any, max_tokens: int) -> str:
+        return " ".join(f"{summary} {' '.join(e.text for e in new_items)}".split()[-40:])
+
+    async def fold(self, summaries: Any, max_tokens: int) -> str:
+        return " ".join(" ".join(summaries).split()[-60:])
+
+
+def test_the_hierarchical_memory_remembers_each_section_once_and_feeds_the_writer() -> None:
+    from longdoc.agents.scripted import count_word_tokens
+    from longdoc.memory import HierarchicalMemory
+    from longdoc.workflows.writing import SectionMemory
+
+    model = ExactWriter()
+    writer = writer_for(model)
+    mem = HierarchicalMemory(
+        "report", summarizer=_LastWordsSummarizer(), count_tokens=count_word_tokens,
+        settings=writer.gateway.settings, memory_fold_every=3,
+    )  # fmt: skip
+    writer.memory = SectionMemory(mem)
+    result = writer.run(TASK, 2_000)
+    n = len(result.sections)
+    assert n >= 4 and mem.items == n and "summary" not in model.roles  # no own summary calls
+    episodes = mem.episodes()
+    assert [e.role for e in episodes] == ["section"] * n
+    assert episodes[1].text.endswith(model.written[1][1])  # verbatim
+    # From the second leaf on, the writer's notes are the memory's summaries: the last
+    # words of the previous section (level 1), and after a fold, level 2 as well.
+    _, fourth = model.writer_prompts[3]
+    assert " ".join(model.written[2][1].split()[-10:]) in " ".join(fourth.split())
+    assert mem.summary().folds == n // 3
+    assert writer.run(TASK, 2_000).resumed and mem.items == n  # a finished run adds nothing

@@ -67,6 +67,7 @@ from longdoc.workflows.runs import (
 from longdoc.workflows.writing_support import (
     LeafReport,
     RunningSummary,
+    SectionMemory,
     WritingMemory,
     WritingResult,
     assemble,
@@ -78,6 +79,7 @@ __all__ = [
     "LeafReport",
     "LongWriter",
     "RunningSummary",
+    "SectionMemory",
     "WritingContext",
     "WritingInput",
     "WritingMemory",
@@ -341,6 +343,13 @@ def build_writing_graph() -> StateGraph:
     return graph
 
 
+def _memory_label(memory: WritingMemory | None) -> str:
+    if memory is None:
+        return "running-summary"
+    session = getattr(getattr(memory, "memory", None), "session_id", "")
+    return f"{type(memory).__name__}:{session}" if session else type(memory).__name__
+
+
 class LongWriter:
     """Writes documents of a requested length (10,000 words and more) with a bounded context.
 
@@ -382,6 +391,8 @@ class LongWriter:
             sources=hashes,
             knobs=knobs,
             window=self.gateway.context_window,
+            # A different memory gives different prompts: never resume across memories.
+            memory=_memory_label(self.memory),
         )
 
     async def _doc_ids(self, sources: list[str]) -> list[str]:

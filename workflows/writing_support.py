@@ -1,8 +1,8 @@
 """Parts of the writing workflow that need no graph: memory, results, the final document.
 
 * :class:`WritingMemory`: what the writer remembers of earlier sections (a
-  protocol, so the hierarchical memory can take the place of the default
-  :class:`RunningSummary`).
+  protocol): the default :class:`RunningSummary`, or :class:`SectionMemory`
+  over a session of the hierarchical memory.
 * :class:`WritingResult` and :class:`LeafReport`: what a run returns.
 * :func:`assemble`: the Markdown document from the plan and the leaf texts.
 * :func:`resolve_sources`: doc ids for what the user named as sources.
@@ -10,10 +10,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -24,9 +25,13 @@ from longdoc.errors import LongdocError
 from longdoc.workflows.outline import PlanNode
 from longdoc.workflows.quality import Repeat, count_words
 
+if TYPE_CHECKING:
+    from longdoc.memory.hierarchical import HierarchicalMemory
+
 __all__ = [
     "LeafReport",
     "RunningSummary",
+    "SectionMemory",
     "WritingMemory",
     "WritingResult",
     "assemble",
@@ -78,6 +83,35 @@ class RunningSummary:
     def restore(self, summary: str) -> None:
         """Start from a saved summary (on resume)."""
         self.text = summary
+
+
+class SectionMemory:
+    """The hierarchical memory as the writer's memory: every section becomes an episode.
+
+    The writer sees the session's level-2 and level-1 summaries (at most
+    ``memory_fold_tokens + memory_summary_tokens``); the sections stay recallable
+    verbatim, so an app can later chat about the document it wrote. Sections carry
+    an idempotency key (a hash of title and text): a resumed run that rewrites a
+    section from the response cache does not remember it twice.
+
+    Args:
+        memory: an open session, e.g. ``open_memory("report-1", gateway)``.
+    """
+
+    def __init__(self, memory: HierarchicalMemory) -> None:
+        self.memory = memory
+
+    def summary(self) -> str:
+        """Level 2 (everything folded so far), then level 1 (the latest sections)."""
+        row = self.memory.state.session(self.memory.session_id)
+        return "\n\n".join(p for p in (row["level2"], row["level1"]) if p)
+
+    async def update(self, section_title: str, text: str) -> None:
+        """Remember a finished section verbatim; the memory updates its summaries."""
+        digest = hashlib.sha256(f"{section_title}\0{text}".encode()).hexdigest()[:24]
+        await self.memory.aadd(
+            f"{section_title}\n\n{text}", role="section", source=section_title, key=digest
+        )
 
 
 class LeafReport(BaseModel):
