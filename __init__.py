@@ -48,10 +48,14 @@ _LAZY: dict[str, str] = {
     "astream_write": ".api",
     "LongWriter": ".workflows.writing",
     "WritingResult": ".workflows.writing_support",
+    "SectionMemory": ".workflows.writing_support",
+    "RetrieveThenReason": ".workflows.reason",
+    "Citation": ".workflows.evidence",
 }
 
 __all__ = [
     "ChainOfAgents",
+    "Citation",
     "Completion",
     "ConfigError",
     "ContextWindowError",
@@ -64,7 +68,9 @@ __all__ = [
     "MemoryChat",
     "ModelCallError",
     "ProgressEvent",
+    "RetrieveThenReason",
     "ScriptedModel",
+    "SectionMemory",
     "Settings",
     "StageUsage",
     "StrategyResult",
@@ -101,11 +107,13 @@ if TYPE_CHECKING:
     )
     from longdoc.memory.hierarchical import HierarchicalMemory
     from longdoc.workflows.chain import ChainOfAgents
+    from longdoc.workflows.evidence import Citation
     from longdoc.workflows.memory_chat import MemoryChat, open_memory
+    from longdoc.workflows.reason import RetrieveThenReason
     from longdoc.workflows.results import StrategyResult
     from longdoc.workflows.runs import ProgressEvent
     from longdoc.workflows.writing import LongWriter
-    from longdoc.workflows.writing_support import WritingResult
+    from longdoc.workflows.writing_support import SectionMemory, WritingResult
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
