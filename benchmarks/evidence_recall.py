@@ -98,6 +98,7 @@ def run_one(rtr: Any, ex: dict[str, Any], gold: list[Span], data_dir: Path) -> d
             verified=result.facts_verified or 0,
             dropped=result.facts_dropped or 0,
             answer_ok=ex["answer"].lower() in result.answer.lower(),
+            dropped_example=(result.dropped_sentences or [""])[0],
         )
     except ReasonerOutputError as e:
         row["error"] = 1
@@ -194,6 +195,8 @@ def evaluate(
                 f"{r['cited']}, extracted {r['extracted']}, dropped {r['dropped']}",
                 file=sys.stderr,
             )
+            if r.get("dropped_example"):  # so a reader can judge what "hallucinated" means here
+                print(f"      e.g. dropped: {r['dropped_example'][:150]!r}", file=sys.stderr)
     return rows
 
 

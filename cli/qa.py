@@ -24,6 +24,11 @@ def _add_chain_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--answer-tokens", type=int, help="cap on the answer")
     group.add_argument("--run-id", help="resume or name this run (default: derived from inputs)")
     group.add_argument("--show-notes", action="store_true", help="print the final notes too")
+    group.add_argument(
+        "--show-dropped",
+        action="store_true",
+        help="print the extracted sentences that were not found in the document (reason)",
+    )
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
 
 
@@ -163,7 +168,7 @@ def _print_result(result: Any, args: argparse.Namespace, err: Any) -> None:
         print(json.dumps(result.model_dump(), indent=2, ensure_ascii=False))
         return
     print(result.answer)
-    _print_citations(result, err)
+    _print_citations(result, args, err)
     if getattr(args, "show_notes", False) and result.final_notes:
         err.print("\n[bold]final notes[/]", highlight=False)
         print(result.final_notes)
@@ -178,7 +183,7 @@ def _print_result(result: Any, args: argparse.Namespace, err: Any) -> None:
     )
 
 
-def _print_citations(result: Any, err: Any) -> None:
+def _print_citations(result: Any, args: argparse.Namespace, err: Any) -> None:
     """Verified quotes under the answer: doc id, path, char range, quote (reason only)."""
     citations = getattr(result, "citations", None)
     if citations is None:
@@ -190,6 +195,10 @@ def _print_citations(result: Any, err: Any) -> None:
         f"{f'; {failed} extraction call(s) failed' if failed else ''}[/]",
         highlight=False,
     )
+    if getattr(args, "show_dropped", False) and result.dropped_sentences:
+        print("\nDropped (not found in the document):")
+        for sentence in result.dropped_sentences:
+            print(f'  "{" ".join(sentence.split())}"')
     if not citations:
         print("\n(no verified evidence)")
         return

@@ -79,6 +79,7 @@ def test_an_invented_sentence_is_dropped_and_the_real_one_cited() -> None:
     model = Scripted(lambda ex: [("P1", REAL), ("P1", INVENTED)])
     result = reasoner(model).run("Where does Sir Walter live?", source=from_text(DOC, "d.txt"))
     assert (result.facts_extracted, result.facts_verified, result.facts_dropped) == (2, 1, 1)
+    assert result.dropped_sentences == [INVENTED]  # kept for auditing, never cited
     assert result.strategy == "reason" and result.answer == "Kellynch Hall"
     [cite] = result.citations
     assert cite.quote == REAL and DOC[cite.char_start : cite.char_end] == REAL

@@ -85,6 +85,7 @@ class ReasonOutput(TypedDict, total=False):
     facts: list[dict[str, Any]]
     extracted: int
     dropped: int
+    dropped_text: list[str]
     failures: list[dict[str, Any]]
     answer: str
     citations: list[dict[str, Any]]
@@ -113,6 +114,11 @@ class ReasonContext:
     def tokens_so_far(self) -> int:
         """Tokens this invocation has used so far."""
         return (self.gateway.usage() - self.usage_start).total.total_tokens
+
+
+# Dropped sentences kept for auditing: enough to judge the extractor, bounded so a
+# run over a whole corpus does not bloat every checkpoint.
+_KEEP_DROPPED = 200
 
 
 # --- the graph ------------------------------------------------------------------------------
@@ -159,6 +165,7 @@ async def _extract(state: ReasonState, runtime: Runtime[ReasonContext]) -> dict[
     facts = list(state.get("facts") or [])
     extracted, dropped = state.get("extracted", 0), state.get("dropped", 0)
     failures = list(state.get("failures") or [])
+    dropped_text = list(state.get("dropped_text") or [])
     for g, reply in zip(batch, replies, strict=True):
         if isinstance(reply, str):
             failures.append({"call": g, "error": reply})
@@ -169,11 +176,13 @@ async def _extract(state: ReasonState, runtime: Runtime[ReasonContext]) -> dict[
         facts += [c.model_dump() for c in checked.citations]
         extracted += len(claims)
         dropped += len(checked.dropped)
+        dropped_text += checked.dropped[: max(0, _KEEP_DROPPED - len(dropped_text))]
     return {
         "done": batch[-1] + 1 if batch else total,
         "facts": facts,
         "extracted": extracted,
         "dropped": dropped,
+        "dropped_text": dropped_text,
         "failures": failures,
     }
 
@@ -437,6 +446,7 @@ class RetrieveThenReason:
             facts_extracted=extracted,
             facts_verified=extracted - dropped,
             facts_dropped=dropped,
+            dropped_sentences=list(final.get("dropped_text") or []),
             extraction_failures=len(final.get("failures") or []),
         )
 

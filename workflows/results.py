@@ -36,6 +36,8 @@ class StrategyResult(BaseModel):
         facts_extracted: sentences the extractor returned (reason only).
         facts_verified: sentences found in the document (reason only).
         facts_dropped: sentences not found, counted as hallucinated (reason only).
+        dropped_sentences: those sentences as the model gave them, for auditing
+            (the first 200; reason only).
         extraction_failures: extraction calls whose reply never validated (reason only).
     """
 
@@ -58,4 +60,5 @@ class StrategyResult(BaseModel):
     facts_extracted: int | None = None
     facts_verified: int | None = None
     facts_dropped: int | None = None
+    dropped_sentences: list[str] | None = None
     extraction_failures: int | None = None
