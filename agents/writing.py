@@ -247,11 +247,21 @@ def condense_messages(brief: WritingBrief, draft: str) -> Messages:
     return [{"role": "system", "content": _EDITOR_SYSTEM}, {"role": "user", "content": user}]
 
 
-def rewrite_messages(brief: WritingBrief, draft: str, repeat: str) -> Messages:
-    """Prompt asking to rewrite a section that repeats an earlier one, naming the repeat."""
+def rewrite_messages(
+    brief: WritingBrief, draft: str, repeat: str, *, within: bool = False
+) -> Messages:
+    """Prompt asking to rewrite a section that repeats text, naming the repeat.
+
+    Args:
+        brief: the section.
+        draft: the section as written.
+        repeat: the repeated text.
+        within: the draft repeats it within itself (not from an earlier section).
+    """
+    where = "more than once within itself" if within else "that an earlier section already contains"
     user = (
         f"{_context_blocks(brief)}{_section_line(brief)}\n\n<draft>\n{_delimit_all(draft)}\n</draft>\n\n"
-        f"The draft repeats text that an earlier section already contains:\n"
+        f"The draft repeats text {where}:\n"
         f'<excerpt id="repeat">\n{delimit(repeat)}\n</excerpt>\n\n'
         f"Rewrite the section in about {brief.words} words without that repeated text: say "
         f"something new instead. Reply with the rewritten section only."
@@ -354,10 +364,16 @@ async def condense_section(
 
 
 async def rewrite_repeat(
-    gateway: Gateway, brief: WritingBrief, draft: str, repeat: str, *, max_tokens: int
+    gateway: Gateway,
+    brief: WritingBrief,
+    draft: str,
+    repeat: str,
+    *,
+    max_tokens: int,
+    within: bool = False,
 ) -> str:
     """Repetition guard: the section rewritten once with the repeated text named."""
-    messages = rewrite_messages(brief, draft, repeat)
+    messages = rewrite_messages(brief, draft, repeat, within=within)
     return await _complete(gateway, messages, "rewrite", max_tokens)
 
 

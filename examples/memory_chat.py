@@ -13,7 +13,8 @@ import longdoc
 
 def main() -> None:
     with longdoc.Gateway() as gateway:
-        chat = longdoc.MemoryChat("example-alice", gateway)
+        # Short answers: the context budget is what the window leaves after them.
+        chat = longdoc.MemoryChat("example-alice", gateway, answer_tokens=96)
         memory = chat.memory
         if memory.items == 0:
             for message in (

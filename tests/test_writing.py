@@ -204,6 +204,20 @@ def test_repeated_long_ngrams_are_found_across_sections() -> None:
     assert find_repeat(words_text(300, "d"), earlier, ngram=12) is None
 
 
+def test_a_paragraph_repeated_within_one_section_is_found_and_named_as_such() -> None:
+    loop = "The Elliot family and its money problems is a topic of discussion here."
+    text = f"{words_text(40, 'e')}\n\n{loop}\n\n{loop.replace('here', 'now')}\n\n{loop}"
+    found = find_repeat(text, [])
+    assert found is not None and found.kind == "paragraph" and found.earlier == ""
+    assert found.text == loop.replace("here", "now")  # near-exact counts too
+    assert find_repeat(f"{loop}\n\n{words_text(40, 'f')}", []) is None
+    from longdoc.agents.writing import WritingBrief, rewrite_messages
+
+    brief = WritingBrief(instruction=TASK, outline="", title="T", points=[], words=100)
+    prompt = rewrite_messages(brief, text, found.text, within=True)[-1]["content"]
+    assert "more than once within itself" in prompt and "earlier section" not in prompt
+
+
 def test_length_control_continues_short_leaves_and_condenses_long_ones() -> None:
     def length(n: int, asked: int) -> int:
         return asked // 2 if n == 1 else asked * 2 if n == 2 else asked

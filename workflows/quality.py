@@ -4,7 +4,7 @@
   letters or digits, with inner apostrophes and hyphens); Markdown marks are not words.
 * :func:`length_score`: LongBench-Write's length score S_l.
 * :func:`find_repeat`: a paragraph, or a run of ``n`` or more words, that a new
-  section shares with an earlier one.
+  section shares with an earlier one, or a paragraph it repeats within itself.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ class Repeat(BaseModel):
     Attributes:
         kind: ``paragraph`` (a whole paragraph, exact or near-exact) or ``ngram``.
         text: the repeated text as it stands in the new section.
-        earlier: the id of the earlier section holding it.
+        earlier: the id of the earlier section holding it; empty when the new
+            section repeats the paragraph within itself.
     """
 
     kind: str
@@ -94,6 +95,26 @@ def _repeated_paragraph(text: str, earlier: Sequence[tuple[str, str]]) -> Repeat
     return None
 
 
+def _paragraph_repeated_within(text: str) -> Repeat | None:
+    """A paragraph that stands twice (or near-exactly twice) in ``text`` itself.
+
+    Small models fall into loops that write one paragraph over and over; the
+    cross-section checks cannot see that.
+    """
+    from rapidfuzz import fuzz
+
+    seen: list[str] = []
+    for p in _paragraphs(text):
+        norm = _norm_words(p)
+        if len(norm) < _MIN_PARAGRAPH_WORDS:
+            continue
+        joined = " ".join(norm)
+        if any(fuzz.ratio(joined, q, score_cutoff=_NEAR_DUPLICATE) for q in seen):
+            return Repeat(kind="paragraph", text=p, earlier="")
+        seen.append(joined)
+    return None
+
+
 def _repeated_ngram(text: str, earlier: Sequence[tuple[str, str]], n: int) -> Repeat | None:
     seen: dict[tuple[str, ...], str] = {}
     for sid, other in earlier:
@@ -114,7 +135,7 @@ def _repeated_ngram(text: str, earlier: Sequence[tuple[str, str]], n: int) -> Re
 
 
 def find_repeat(text: str, earlier: Sequence[tuple[str, str]], *, ngram: int = 12) -> Repeat | None:
-    """The first text of ``text`` repeated from an earlier section, or None.
+    """The first text of ``text`` repeated from an earlier section or within itself, or None.
 
     Args:
         text: the new section.
@@ -122,9 +143,14 @@ def find_repeat(text: str, earlier: Sequence[tuple[str, str]], *, ngram: int = 1
         ngram: a run of this many words shared with an earlier section is a repeat.
 
     Returns:
-        A repeated paragraph when there is one (the clearer thing to name), else
-        the first repeated run of ``ngram`` or more words, else None.
+        A paragraph repeated from an earlier section when there is one (the clearer
+        thing to name), else the first run of ``ngram`` or more words shared with
+        one, else a paragraph the section repeats within itself, else None.
     """
-    if not earlier or not text.strip():
+    if not text.strip():
         return None
-    return _repeated_paragraph(text, earlier) or _repeated_ngram(text, earlier, ngram)
+    if earlier:
+        found = _repeated_paragraph(text, earlier) or _repeated_ngram(text, earlier, ngram)
+        if found is not None:
+            return found
+    return _paragraph_repeated_within(text)

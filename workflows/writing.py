@@ -280,7 +280,9 @@ async def write_leaf(ctx: WritingContext, i: int, summary: str) -> dict[str, Any
     actions = [action] if action else []
     repeat = find_repeat(text, earlier, ngram=s.writing_repeat_ngram)
     if repeat is not None:
-        text = await rewrite_repeat(ctx.gateway, brief, text, repeat.text, max_tokens=cap)
+        text = await rewrite_repeat(
+            ctx.gateway, brief, text, repeat.text, max_tokens=cap, within=not repeat.earlier
+        )
         actions.append("rewritten")
     await ctx.memory.update(leaf.title, text)
     report = LeafReport(
