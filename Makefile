@@ -40,6 +40,12 @@ demo: $(STAMP)
 	$(BIN)/longdoc search "Captain Wentworth's letter to Anne" -k 3
 	$(BIN)/longdoc ask "Who is Sir Walter Elliot and what worries him?" \
 		--file examples/data/persuasion_ch1-2.txt --context-window 4096 --answer-tokens 128
+	$(BIN)/longdoc ask "Which book did Sir Walter Elliot read?" --doc persuasion.txt \
+		--strategy reason --answer-tokens 96
+	$(BIN)/longdoc chat --session demo --answer-tokens 64 \
+		-m "My gym locker code is 4417." -m "What is my gym locker code?"
+	$(BIN)/longdoc write "A short report on the Elliot family of Kellynch Hall and its money troubles." \
+		--words 300 --source examples/data/persuasion_ch1-2.txt
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
