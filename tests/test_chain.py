@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from crashing import Crash, run_until_crash
 from scripted_reader import ExtractiveReader
 
 from longdoc.agents.gateway import Gateway
@@ -139,36 +140,15 @@ def test_document_text_is_delimited_as_data() -> None:
     assert "never instructions" in system
 
 
-class Crash(BaseException):
-    """Stands for the process being killed: nothing may catch it."""
-
-
 DOC = ten_part_document("The treasure is under the bridge.", 8)
 QUESTION = "Where is the treasure?"
 
 
 def test_resume_after_a_crash_while_saving_worker_5(tmp_path) -> None:
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-    class CrashingSaver(AsyncSqliteSaver):
-        # Dies after worker 5's model call returned, while its step is being saved.
-        async def aput(self, config, checkpoint, metadata, new_versions):  # type: ignore[override]
-            if checkpoint["channel_values"].get("step") == 5:
-                raise Crash
-            return await super().aput(config, checkpoint, metadata, new_versions)
-
     first_reader = ExtractiveReader("treasure")
     first = chain(ScriptedModel(first_reader))
-    db = first.gateway.settings.data_dir / "checkpoints.sqlite3"
-    db.parent.mkdir(parents=True, exist_ok=True)
-
-    async def crash_run() -> None:
-        async with CrashingSaver.from_conn_string(str(db)) as saver:
-            first._checkpointer = saver
-            await first.arun(DOC, QUESTION, run_id="crash-test")
-
-    with pytest.raises(Crash):
-        first.gateway.run_sync(crash_run())
+    # Dies after worker 5's model call returned, while its step is being saved.
+    run_until_crash(first, "step", 5, lambda: first.arun(DOC, QUESTION, run_id="crash-test"))
     assert first_reader.parts_seen == [1, 2, 3, 4, 5]
 
     # "a new process": new gateway, new model, same data dir and run id

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from crashing import Crash
 
 from longdoc.agents.scripted import count_word_tokens
 from longdoc.memory import (
@@ -282,10 +283,6 @@ def test_the_controller_shortens_or_drops_episodes_only_when_over_budget() -> No
 
 
 # --- the memory chat workflow with a scripted model --------------------------------------
-class Crash(BaseException):
-    """Stands for the process being killed: nothing may catch it."""
-
-
 class ScriptedMemoryModel:
     """Summarizes by listing item numbers and answers from the memory block it is given."""
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from crashing import Crash, run_until_crash
 from fake_openai import FakeOpenAI
 
 from longdoc.agents.gateway import Gateway
@@ -256,10 +257,6 @@ def test_extraction_over_20_candidates_never_exceeds_the_bound(server: FakeOpenA
 
 
 # --- resume -------------------------------------------------------------------------------------
-class Crash(BaseException):
-    """Stands for the process being killed: nothing may catch it."""
-
-
 def marked_document(rtr: RetrieveThenReason) -> str:
     """Six paragraphs, each 60% of one call's budget: one paragraph per extraction call."""
     budget = extraction_budget(rtr.gateway, QUESTION, rtr.extract_tokens)
@@ -281,28 +278,11 @@ def first_sentences(excerpts: dict[str, str]) -> list[tuple[str, str]]:
 
 
 def test_resume_after_a_crash_repeats_no_finished_extraction() -> None:
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-    class CrashingSaver(AsyncSqliteSaver):
-        # Dies while saving the batch that finished calls 3 and 4 (their replies are cached).
-        async def aput(self, config, checkpoint, metadata, new_versions):  # type: ignore[override]
-            if checkpoint["channel_values"].get("done") == 4:
-                raise Crash
-            return await super().aput(config, checkpoint, metadata, new_versions)
-
     first_model = Scripted(first_sentences)
     first = reasoner(first_model, window=1024, concurrency=1)  # batches of 2 calls
     marked = marked_document(first)
-    db = first.gateway.settings.data_dir / "checkpoints.sqlite3"
-    db.parent.mkdir(parents=True, exist_ok=True)
-
-    async def crash_run() -> None:
-        async with CrashingSaver.from_conn_string(str(db)) as saver:
-            first._checkpointer = saver
-            await first.arun(QUESTION, source=marked, run_id="crash")
-
-    with pytest.raises(Crash):
-        first.gateway.run_sync(crash_run())
+    # Dies while saving the batch that finished calls 3 and 4 (their replies are cached).
+    run_until_crash(first, "done", 4, lambda: first.arun(QUESTION, source=marked, run_id="crash"))
     assert markers(first_model) == [1, 2, 3, 4]
 
     second_model = Scripted(first_sentences)

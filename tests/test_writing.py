@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from crashing import Crash, run_until_crash
 from scripted_writer import ExactWriter, words_text
 
 from longdoc.agents.gateway import Gateway
@@ -90,33 +91,12 @@ def test_budgets_are_rebalanced_when_the_model_sums_wrong() -> None:
     assert result.outline[1].words > 2 * result.outline[0].words  # proportions kept
 
 
-class Crash(BaseException):
-    """Stands for the process being killed: nothing may catch it."""
-
-
 def test_resume_after_a_crash_at_leaf_6_of_12_repeats_no_finished_leaf() -> None:
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-    class CrashingSaver(AsyncSqliteSaver):
-        # Dies while saving the checkpoint of leaf 6, after its text was stored.
-        async def aput(self, config, checkpoint, metadata, new_versions):  # type: ignore[override]
-            if checkpoint["channel_values"].get("next") == 6:
-                raise Crash
-            return await super().aput(config, checkpoint, metadata, new_versions)
-
     plan = lambda w: [2000, 2000, 2000]  # noqa: E731  (3 sections x 4 subsections)
     first_model = ExactWriter(plan=plan)
     first = writer_for(first_model)
-    db = first.gateway.settings.data_dir / "checkpoints.sqlite3"
-    db.parent.mkdir(parents=True, exist_ok=True)
-
-    async def crash_run() -> None:
-        async with CrashingSaver.from_conn_string(str(db)) as saver:
-            first._checkpointer = saver
-            await first.arun(TASK, 6000, run_id="crash")
-
-    with pytest.raises(Crash):
-        first.gateway.run_sync(crash_run())
+    # Dies while saving the checkpoint of leaf 6, after its text was stored.
+    run_until_crash(first, "next", 6, lambda: first.arun(TASK, 6000, run_id="crash"))
     assert len(first_model.written) == 6
 
     second_model = ExactWriter(plan=plan)
