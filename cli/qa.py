@@ -114,12 +114,24 @@ def _run(args: argparse.Namespace, question: str | None, kwargs: dict[str, Any])
     from rich.console import Console
 
     from longdoc.agents.gateway import Gateway
+    from longdoc.workflows.evidence import ReasonerOutputError
 
     err = Console(stderr=True)
     with Gateway(settings_from_args(args)) as gateway:
-        result = gateway.run_sync(_consume(gateway, question, kwargs, err))
+        try:
+            result = gateway.run_sync(_consume(gateway, question, kwargs, err))
+        except ReasonerOutputError as e:
+            _print_evidence(e.facts)  # verified work is shown, not lost with the failed answer
+            raise
     _print_result(result, args, err)
     return 0
+
+
+def _print_evidence(facts: list[Any]) -> None:
+    print("Verified evidence (no answer: the reasoner's reply was invalid):")
+    for c in facts:
+        print(f"  {c.doc_id} ({c.source}) chars {c.char_start}-{c.char_end}")
+        print(f'      "{" ".join(c.quote.split())}"')
 
 
 # Stages whose events count units of work (shown as a bar), and their labels.

@@ -386,6 +386,33 @@ def test_cli_ask_with_reason_prints_citations(
     assert result["usage"]["total"]["calls"] == 0
 
 
+def test_cli_shows_the_verified_evidence_when_the_reasoner_fails(
+    server: FakeOpenAI,
+    tmp_path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from longdoc.cli import main
+
+    def invalid_reasoner(request: dict) -> str:
+        reply = fake_extractor_and_reasoner(request)
+        return "Sir Walter, I think" if '"answer"' in reply else reply
+
+    server.responder = invalid_reasoner
+    monkeypatch.setenv("LONGDOC_MODEL", "openai/fake")
+    monkeypatch.setenv("LONGDOC_API_BASE", server.api_base)
+    monkeypatch.setenv("LONGDOC_CONTEXT_WINDOW", "2048")
+    book = tmp_path / "book.txt"
+    book.write_text("Sir Walter Elliot lived at Kellynch Hall. He was vain.", encoding="utf-8")
+    args = ["ask", "Who lived at Kellynch?", "--file", str(book), "--strategy", "reason"]
+    assert main(args) == 2
+    out = capsys.readouterr()
+    assert out.out.startswith("Verified evidence (no answer")
+    assert f"{book} ({book}) chars 0-41" in out.out
+    assert '"Sir Walter Elliot lived at Kellynch Hall."' in out.out
+    assert "not valid JSON even after a repair" in out.err
+
+
 # --- index candidates -----------------------------------------------------------------------------
 class FakeIndex:
     """The part of the shared Index the workflow uses, over fixed chunks of one text."""
