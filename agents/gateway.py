@@ -29,6 +29,7 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
+from longdoc._portal import Portal
 from longdoc.agents._litellm import litellm
 from longdoc.agents.cache import ResponseCache, cache_key
 from longdoc.agents.ledger import Ledger, Usage
@@ -130,37 +131,6 @@ def _resolve_endpoint(settings: Settings) -> Endpoint:
     return Endpoint(model, base, key or "sk-none", f"{model}@{base}", counter)
 
 
-class _Portal:
-    """A private event loop in a daemon thread, for the sync wrappers."""
-
-    def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="longdoc-gateway", daemon=True
-        )
-        self._thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, R]) -> R:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
-
-    def close(self) -> None:
-        # litellm leaves a background logging task on every loop it ran on;
-        # cancel leftovers so closing is clean rather than warned about at exit.
-        async def cancel_leftovers() -> None:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        try:
-            asyncio.run_coroutine_threadsafe(cancel_leftovers(), self._loop).result(timeout=5)
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
-            if not self._thread.is_alive():
-                self._loop.close()
-
-
 class Gateway:
     """One client for every model call of a process or workflow.
 
@@ -191,7 +161,7 @@ class Gateway:
         self._endpoint_lock = threading.Lock()
         self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
         self._semaphores = weakref.WeakKeyDictionary()
-        self._portal: _Portal | None = None
+        self._portal: Portal | None = None
         self._portal_lock = threading.Lock()
         # Replaceable so tests can record backoff waits instead of sleeping.
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -446,7 +416,7 @@ class Gateway:
     def _run(self, coro: Coroutine[Any, Any, R]) -> R:
         with self._portal_lock:
             if self._portal is None:
-                self._portal = _Portal()
+                self._portal = Portal("longdoc-gateway")
             portal = self._portal
         return portal.run(coro)
 

@@ -1,45 +1,18 @@
-"""A private event loop in a daemon thread, behind the sync methods of a memory.
-
-memory/ may not import the gateway (which has the same helper), and
-``asyncio.run`` per call would give async clients a new loop each time and
-fail inside Jupyter's running loop; one loop per memory object avoids both.
-"""
+"""The sync methods of a memory, run on the memory's own :class:`~longdoc._portal.Portal`."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from longdoc._portal import Portal
 
 if TYPE_CHECKING:
     from longdoc.memory.types import Episode, MemoryContext, MemorySummary, RecalledEpisode
 
-__all__ = ["Portal", "SyncAPI"]
+__all__ = ["SyncAPI"]
 
 R = TypeVar("R")
-
-
-class Portal:
-    """Runs coroutines to completion on its own loop thread."""
-
-    def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="longdoc-memory", daemon=True
-        )
-        self._thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, R]) -> R:
-        """Run ``coro`` on the portal's loop and return its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
-
-    def close(self) -> None:
-        """Stop the loop and its thread."""
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-        if not self._thread.is_alive():
-            self._loop.close()
 
 
 class SyncAPI:
@@ -53,7 +26,7 @@ class SyncAPI:
 
     def _sync(self, coro: Coroutine[Any, Any, R]) -> R:
         if self._portal is None:
-            self._portal = Portal()
+            self._portal = Portal("longdoc-memory")
         return self._portal.run(coro)
 
     def add(self, text: str, role: str = "user", **kwargs: Any) -> Episode | None:

@@ -37,8 +37,8 @@ from longdoc.memory.types import (
 )
 
 if TYPE_CHECKING:
+    from longdoc._portal import Portal
     from longdoc.config import Settings
-    from longdoc.memory._sync import Portal
     from longdoc.retrieval.embedding import Embedder
     from longdoc.retrieval.store import Store
 

@@ -24,7 +24,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
-from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
@@ -36,6 +35,7 @@ from longdoc.workflows.results import StrategyResult
 from longdoc.workflows.runs import (
     ProgressEvent,
     derive_run_id,
+    emit_progress,
     load_json,
     run_or_resume,
     save_json_atomic,
@@ -101,10 +101,6 @@ class ChainContext:
     vote: bool = False
     usage_start: Usage = field(default_factory=Usage)
 
-    def tokens_so_far(self) -> int:
-        """Tokens this invocation has used so far."""
-        return (self.gateway.usage() - self.usage_start).total.total_tokens
-
     def part_for(self, direction: Direction, step: int) -> tuple[int, str]:
         """The 1-based index and text of the part a path reads at ``step``."""
         i = step if direction == "ltr" else len(self.parts) - 1 - step
@@ -140,19 +136,6 @@ def plan(
     return budget
 
 
-def _emit(ctx: ChainContext, kind: str, stage: str, step: int, total: int, msg: str = "") -> None:
-    event = ProgressEvent(
-        run_id=ctx.run_id,
-        kind=kind,
-        stage=stage,
-        step=step,
-        total=total,  # type: ignore[arg-type]
-        tokens=ctx.tokens_so_far(),
-        message=msg,
-    )
-    get_stream_writer()(event)
-
-
 async def _work(state: ChainState, runtime: Runtime[ChainContext]) -> dict[str, Any]:
     """One worker step on every path (paths run concurrently)."""
     ctx = runtime.context
@@ -181,7 +164,7 @@ async def _work(state: ChainState, runtime: Runtime[ChainContext]) -> dict[str, 
     if ctx.keep_notes:
         history = state.get("history") or [[] for _ in ctx.directions]
         update["history"] = [[*h, n] for h, n in zip(history, notes, strict=True)]
-    _emit(ctx, "step", "worker", step + 1, total)
+    emit_progress(ctx, "step", "worker", step + 1, total)
     return update
 
 
@@ -201,7 +184,7 @@ async def _decide(state: ChainState, runtime: Runtime[ChainContext]) -> dict[str
     ctx = runtime.context
     update: dict[str, Any] = {}
     if ctx.vote:
-        _emit(ctx, "stage", "manager", 0, len(ctx.directions), "answering on every path")
+        emit_progress(ctx, "stage", "manager", 0, len(ctx.directions), "answering on every path")
         answers = list(
             await asyncio.gather(
                 *(
@@ -222,7 +205,7 @@ async def _decide(state: ChainState, runtime: Runtime[ChainContext]) -> dict[str
                 "answer": answers[chosen],
                 "judge_reason": f"majority vote ({count} of {len(answers)})",
             }
-    _emit(ctx, "stage", "judge", 0, 1, "choosing the most reliable notes")
+    emit_progress(ctx, "stage", "judge", 0, 1, "choosing the most reliable notes")
     verdict = await choose_notes(ctx.gateway, ctx.task, ctx.query, state["notes"])
     update.update(chosen=verdict.choice, judge_reason=verdict.reason)
     if "path_answers" in update:
@@ -235,7 +218,7 @@ async def _manage(state: ChainState, runtime: Runtime[ChainContext]) -> dict[str
     ctx = runtime.context
     if state.get("answer"):
         return {}
-    _emit(ctx, "stage", "manager", 0, 1, "answering from the final notes")
+    emit_progress(ctx, "stage", "manager", 0, 1, "answering from the final notes")
     notes = state["notes"][state.get("chosen", 0)]
     answer = await answer_from_notes(
         ctx.gateway, ctx.task, ctx.query, notes, answer_tokens=ctx.answer_tokens

@@ -25,7 +25,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
@@ -56,6 +55,7 @@ from longdoc.workflows.results import StrategyResult
 from longdoc.workflows.runs import (
     ProgressEvent,
     derive_run_id,
+    emit_progress,
     load_json,
     run_or_resume,
     save_json_atomic,
@@ -111,10 +111,6 @@ class ReasonContext:
     batch: int
     usage_start: Usage = field(default_factory=Usage)
 
-    def tokens_so_far(self) -> int:
-        """Tokens this invocation has used so far."""
-        return (self.gateway.usage() - self.usage_start).total.total_tokens
-
 
 # Dropped sentences kept for auditing: enough to judge the extractor, bounded so a
 # run over a whole corpus does not bloat every checkpoint.
@@ -122,20 +118,6 @@ _KEEP_DROPPED = 200
 
 
 # --- the graph ------------------------------------------------------------------------------
-def _emit(ctx: ReasonContext, kind: str, stage: str, step: int, total: int, msg: str = "") -> None:
-    get_stream_writer()(
-        ProgressEvent(
-            run_id=ctx.run_id,
-            kind=kind,  # type: ignore[arg-type]
-            stage=stage,
-            step=step,
-            total=total,
-            tokens=ctx.tokens_so_far(),
-            message=msg,
-        )
-    )
-
-
 async def _extract_one(ctx: ReasonContext, group: list[Candidate]) -> Extraction | str:
     """One extraction call; an answer that stays invalid after repair is reported, not fatal."""
     tagged = [(f"P{i}", c.text) for i, c in enumerate(group, start=1)]
@@ -158,7 +140,7 @@ async def _extract(state: ReasonState, runtime: Runtime[ReasonContext]) -> dict[
         nonlocal finished
         reply = await _extract_one(ctx, ctx.groups[g])
         finished += 1
-        _emit(ctx, "step", "extract", start + finished, total)
+        emit_progress(ctx, "step", "extract", start + finished, total)
         return reply
 
     replies = await asyncio.gather(*(run(g) for g in batch))
@@ -203,11 +185,11 @@ async def _reason(state: ReasonState, runtime: Runtime[ReasonContext]) -> dict[s
     ranked = [unique[k] for k in ranked if k in unique]
     kept = await asyncio.to_thread(fit_facts, ctx.gateway, ctx.query, ranked, ctx.answer_tokens)
     if not kept:
-        _emit(ctx, "stage", "reason", 0, 0, "no verified evidence: nothing to reason from")
+        emit_progress(ctx, "stage", "reason", 0, 0, "no verified evidence: nothing to reason from")
         return {"answer": ctx.not_found, "citations": [], "fallback": False}
     shown = sorted(kept, key=lambda f: (f.doc_id, f.char_start))
     facts = {f"F{i}": f.model_copy(update={"fact_id": f"F{i}"}) for i, f in enumerate(shown, 1)}
-    _emit(ctx, "stage", "reason", 0, 1, f"reasoning from {len(facts)} verified facts")
+    emit_progress(ctx, "stage", "reason", 0, 1, f"reasoning from {len(facts)} verified facts")
     try:
         reply = await reason_from_facts(
             ctx.gateway,

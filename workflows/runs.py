@@ -25,6 +25,7 @@ __all__ = [
     "ProgressEvent",
     "checkpointer",
     "derive_run_id",
+    "emit_progress",
     "load_json",
     "run_or_resume",
     "save_json_atomic",
@@ -55,6 +56,35 @@ class ProgressEvent(BaseModel):
     total: int = 0
     tokens: int = 0
     message: str = ""
+
+
+def emit_progress(
+    ctx: Any, kind: str, stage: str, step: int, total: int, message: str = ""
+) -> None:
+    """Stream a progress event from inside a graph node.
+
+    Args:
+        ctx: the run's context: its ``run_id``, ``gateway`` and ``usage_start`` (the
+            gateway's usage when this invocation started) give the event's tokens.
+        kind: ``start``, ``step``, ``stage`` or ``done``.
+        stage: what is running.
+        step: units done so far.
+        total: units in all.
+        message: a short human-readable note.
+    """
+    from langgraph.config import get_stream_writer
+
+    tokens = (ctx.gateway.usage() - ctx.usage_start).total.total_tokens
+    event = ProgressEvent(
+        run_id=ctx.run_id,
+        kind=kind,  # type: ignore[arg-type]
+        stage=stage,
+        step=step,
+        total=total,
+        tokens=tokens,
+        message=message,
+    )
+    get_stream_writer()(event)
 
 
 def derive_run_id(strategy: str, **parts: Any) -> str:

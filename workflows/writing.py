@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
-from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
@@ -59,6 +58,7 @@ from longdoc.workflows.quality import count_words, find_repeat, length_score, ta
 from longdoc.workflows.runs import (
     ProgressEvent,
     derive_run_id,
+    emit_progress,
     load_json,
     run_or_resume,
     save_json_atomic,
@@ -146,20 +146,6 @@ class WritingContext:
         """The file of leaf ``i`` (0-based)."""
         return self.run_dir / "leaves" / f"{i:05d}.json"
 
-    def emit(self, kind: str, stage: str, step: int, total: int, msg: str = "") -> None:
-        """Stream a progress event (``step`` and ``total`` count words while writing)."""
-        tokens = (self.gateway.usage() - self.usage_start).total.total_tokens
-        event = ProgressEvent(
-            run_id=self.run_id,
-            kind=kind,  # type: ignore[arg-type]
-            stage=stage,
-            step=step,
-            total=total,
-            tokens=tokens,
-            message=msg,
-        )
-        get_stream_writer()(event)
-
 
 # --- planning -------------------------------------------------------------------------
 async def _expand(ctx: WritingContext, roots: list[PlanNode], node: PlanNode, depth: int) -> None:
@@ -215,11 +201,11 @@ async def _plan(state: WritingState, runtime: Runtime[WritingContext]) -> dict[s
     if ctx.plan is None and path.is_file():  # planned, but killed before the checkpoint
         ctx.plan = load_json(path)
     if ctx.plan is None:
-        ctx.emit("stage", "planner", 0, ctx.words, "planning the outline")
+        emit_progress(ctx, "stage", "planner", 0, ctx.words, "planning the outline")
         ctx.plan = await make_plan(ctx)
         save_json_atomic(path, ctx.plan)
     n = len(leaves(ctx.roots()))
-    ctx.emit("stage", "planner", 0, ctx.words, f"{n} sections to write")
+    emit_progress(ctx, "stage", "planner", 0, ctx.words, f"{n} sections to write")
     return {"next": 0, "leaves": n, "written": 0, "summary": ""}
 
 
@@ -311,7 +297,7 @@ async def _write(state: WritingState, runtime: Runtime[WritingContext]) -> dict[
         save_json_atomic(path, record)
     written = state.get("written", 0) + record["words"]
     msg = f"{i + 1}/{state['leaves']} {record['title']}"
-    ctx.emit("step", "writer", written, ctx.words, msg)
+    emit_progress(ctx, "step", "writer", written, ctx.words, msg)
     return {"next": i + 1, "written": written, "summary": record["summary"]}
 
 
@@ -323,7 +309,7 @@ async def _finish(state: WritingState, runtime: Runtime[WritingContext]) -> dict
     ctx = runtime.context
     plan = ctx.plan or load_json(ctx.run_dir / "plan.json")
     words = state.get("written", 0) + plan["headings"]  # the whole document, headings included
-    ctx.emit("done", "writer", words, ctx.words, "assembled")
+    emit_progress(ctx, "done", "writer", words, ctx.words, "assembled")
     return {"done": True}
 
 
