@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, Field
 
 from longdoc.agents.gateway import Gateway
-from longdoc.agents.prompts import delimit
+from longdoc.agents.prompts import delimit, question_block
 from longdoc.agents.types import Messages
 
 __all__ = [
@@ -75,15 +75,11 @@ def excerpt_block(tag: str, text: str) -> str:
     return f'<excerpt id="{tag}">\n{delimit(text)}\n</excerpt>'
 
 
-def _question(query: str) -> str:
-    return f"<question>\n{delimit(query)}\n</question>"
-
-
 def extractor_messages(query: str, excerpts: Sequence[tuple[str, str]]) -> Messages:
     """Prompt of the extractor over ``(tag, text)`` excerpts."""
     body = "\n\n".join(excerpt_block(tag, text) for tag, text in excerpts)
     user = (
-        f"{_question(query)}\n\n{body}\n\n"
+        f"{question_block(query)}{body}\n\n"
         "List the sentences of these excerpts that help answer the question, each copied "
         "exactly, with the id of its excerpt."
     )
@@ -94,7 +90,7 @@ def reasoner_messages(query: str, facts: Sequence[tuple[str, str]]) -> Messages:
     """Prompt of the reasoner over ``(fact id, text)`` verified facts."""
     body = "\n\n".join(excerpt_block(fid, text) for fid, text in facts)
     user = (
-        f"{_question(query)}\n\nFacts quoted from the document:\n\n{body}\n\n"
+        f"{question_block(query)}Facts quoted from the document:\n\n{body}\n\n"
         "Answer the question from these facts only, and list the ids of the facts you used."
     )
     return [{"role": "system", "content": _REASONER_SYSTEM}, {"role": "user", "content": user}]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from longdoc._delimiters import neutralise
 from longdoc.agents.types import Messages
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "delimit",
     "judge_messages",
     "manager_messages",
+    "question_block",
     "single_pass_messages",
     "worker_messages",
 ]
@@ -64,14 +66,21 @@ _MANAGER_GOAL: dict[Task, str] = {
 }
 
 
-def delimit(text: str) -> str:
-    """Neutralise closing tags in document data so it cannot end its delimiter."""
-    for tag in ("document_part", "notes", "excerpt", "question"):
-        text = text.replace(f"</{tag}", f"<\\/{tag}")
-    return text
+_TAGS = ("document_part", "notes", "excerpt", "question")
 
 
-def _question_block(query: str | None) -> str:
+def delimit(text: str, *more_tags: str) -> str:
+    """Neutralise closing tags in document data so it cannot end its delimiter.
+
+    Args:
+        text: the data.
+        *more_tags: delimiters of a caller's own prompts, broken as well.
+    """
+    return neutralise(text, (*_TAGS, *more_tags))
+
+
+def question_block(query: str | None) -> str:
+    """The question inside its delimiter, followed by a blank line (empty without one)."""
     return f"<question>\n{delimit(query)}\n</question>\n\n" if query else ""
 
 
@@ -80,7 +89,7 @@ def worker_messages(
 ) -> Messages:
     """Prompt of worker ``index`` (1-based) of ``total``."""
     user = (
-        f"{_question_block(query)}"
+        f"{question_block(query)}"
         f"<notes>\n{delimit(notes) or '(none yet: you read the first part)'}\n</notes>\n\n"
         f'<document_part index="{index}" of="{total}">\n{delimit(part)}\n</document_part>\n\n'
         f"{_WORKER_GOAL[task]} Reply with the new notes only."
@@ -90,7 +99,7 @@ def worker_messages(
 
 def manager_messages(task: Task, query: str | None, notes: str) -> Messages:
     """Prompt of the manager, who sees the final notes and the query only."""
-    user = f"{_question_block(query)}<notes>\n{delimit(notes)}\n</notes>\n\n{_MANAGER_GOAL[task]}"
+    user = f"{question_block(query)}<notes>\n{delimit(notes)}\n</notes>\n\n{_MANAGER_GOAL[task]}"
     return [{"role": "system", "content": _MANAGER_SYSTEM}, {"role": "user", "content": user}]
 
 
@@ -101,7 +110,7 @@ def judge_messages(task: Task, query: str | None, candidates: list[str]) -> Mess
     )
     goal = "answering the question" if task == "qa" else "summarising the document"
     user = (
-        f"{_question_block(query)}{blocks}\n\n"
+        f"{question_block(query)}{blocks}\n\n"
         f"These notes were written by agents that read the same document in different orders. "
         f"Which candidate is the most complete and reliable basis for {goal}? "
         f'Reply as JSON: {{"choice": <candidate number>, "reason": "<one sentence>"}}.'
@@ -115,5 +124,5 @@ def single_pass_messages(task: Task, query: str | None, excerpts: list[str]) -> 
     body = "\n\n".join(f"<excerpt>\n{delimit(e)}\n</excerpt>" for e in excerpts)
     goal = _MANAGER_GOAL[task].replace("the notes", "the excerpts")
     system = "You answer from excerpts of a long document. " + _DATA_RULE
-    user = f"{_question_block(query)}{body}\n\n{goal}"
+    user = f"{question_block(query)}{body}\n\n{goal}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]

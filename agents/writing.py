@@ -200,10 +200,7 @@ def _context_blocks(brief: WritingBrief) -> str:
 
 
 def _delimit_all(text: str) -> str:
-    text = delimit(text)
-    for tag in ("previous", "draft", "instruction", "outline"):
-        text = text.replace(f"</{tag}", f"<\\/{tag}")
-    return text
+    return delimit(text, "previous", "draft", "instruction", "outline")
 
 
 def _section_line(brief: WritingBrief) -> str:

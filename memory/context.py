@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from longdoc._delimiters import neutralise
 from longdoc.memory.types import ContextPiece, MemoryContext, MemorySessionError, TokenCounter
 
 __all__ = ["CUT_MARK", "cap_tokens", "fit_context", "render"]
@@ -26,15 +27,9 @@ CUT_MARK = " […]"
 _TAGS = ("memory", "episode")  # "</memory" also covers "</memory_summary"
 
 
-def _neutralise(text: str) -> str:
-    # Memory content is data: it must not close its own delimiter and speak as the user.
-    for tag in _TAGS:
-        text = text.replace(f"</{tag}", f"<\\/{tag}")
-    return text
-
-
 def _block(piece: ContextPiece) -> str:
-    body = _neutralise(piece.text)
+    # Memory content is data: it must not close its own delimiter and speak as the user.
+    body = neutralise(piece.text, _TAGS)
     if piece.kind in ("level2", "level1"):
         return f'<memory_summary level="{piece.kind[-1]}">\n{body}\n</memory_summary>'
     kind = "recalled" if piece.kind == "episode" else "recent"
