@@ -437,8 +437,8 @@ class LongWriter:
 
     def _result(self, ctx: WritingContext, resumed: bool) -> WritingResult:
         plan = load_json(ctx.run_dir / "plan.json")
-        n = len(leaves([PlanNode.model_validate(r) for r in plan["roots"]]))
-        records = [load_json(ctx.leaf_path(i)) for i in range(n)]
+        roots = [PlanNode.model_validate(r) for r in plan["roots"]]
+        records = [load_json(ctx.leaf_path(i)) for i in range(len(leaves(roots)))]
         markdown, words, sources = assemble(plan, records)
         save_json_atomic(ctx.run_dir / "result.json", {"markdown": markdown, "words": words})
         return WritingResult(
@@ -448,7 +448,7 @@ class LongWriter:
             words=words,
             length_score=length_score(ctx.words, words),
             run_id=ctx.run_id,
-            outline=[PlanNode.model_validate(r) for r in plan["roots"]],
+            outline=roots,
             sections=[LeafReport.model_validate(r) for r in records],
             sources=sources,
             resumed=resumed,
