@@ -22,9 +22,9 @@ _LAZY: dict[str, str] = {
     "Settings": ".config",
     "load_settings": ".config",
     "Gateway": ".agents.gateway",
-    "Completion": ".agents.types",
-    "Usage": ".agents.ledger",
-    "StageUsage": ".agents.ledger",
+    "Completion": ".agents.gateway.types",
+    "Usage": ".agents.gateway.ledger",
+    "StageUsage": ".agents.gateway.ledger",
     "LongdocError": ".errors",
     "ConfigError": ".errors",
     "GatewayError": ".errors",
@@ -38,19 +38,19 @@ _LAZY: dict[str, str] = {
     "summarize": ".api",
     "ChainOfAgents": ".workflows.chain",
     "StrategyResult": ".workflows.results",
-    "ProgressEvent": ".workflows.runs",
-    "ScriptedModel": ".agents.scripted",
+    "ProgressEvent": ".workflows.base",
+    "ScriptedModel": ".testing",
     "HierarchicalMemory": ".memory.hierarchical",
-    "MemoryChat": ".workflows.memory_chat",
-    "open_memory": ".workflows.memory_chat",
+    "MemoryChat": ".workflows.chat",
+    "open_memory": ".workflows.chat",
     "write": ".api",
     "awrite": ".api",
     "astream_write": ".api",
     "LongWriter": ".workflows.writing",
-    "WritingResult": ".workflows.writing_support",
-    "SectionMemory": ".workflows.writing_support",
+    "WritingResult": ".workflows.writing",
+    "SectionMemory": ".workflows.writing",
     "RetrieveThenReason": ".workflows.reason",
-    "Citation": ".workflows.evidence",
+    "Citation": ".workflows.reason",
 }
 
 __all__ = [
@@ -91,9 +91,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from longdoc.agents.gateway import Gateway
-    from longdoc.agents.ledger import StageUsage, Usage
-    from longdoc.agents.scripted import ScriptedModel
-    from longdoc.agents.types import Completion
+    from longdoc.agents.gateway.ledger import StageUsage, Usage
+    from longdoc.agents.gateway.types import Completion
     from longdoc.api import aask, ask, astream_ask, astream_write, awrite, summarize, write
     from longdoc.config import Settings, load_settings
     from longdoc.errors import (
@@ -106,14 +105,17 @@ if TYPE_CHECKING:
         StructuredOutputError,
     )
     from longdoc.memory.hierarchical import HierarchicalMemory
-    from longdoc.workflows.chain import ChainOfAgents
-    from longdoc.workflows.evidence import Citation
-    from longdoc.workflows.memory_chat import MemoryChat, open_memory
-    from longdoc.workflows.reason import RetrieveThenReason
+    from longdoc.testing.scripted import ScriptedModel
+    from longdoc.workflows.base import ProgressEvent
+    from longdoc.workflows.chain.graph import ChainOfAgents
+    from longdoc.workflows.chat.session import MemoryChat
+    from longdoc.workflows.chat.turn import open_memory
+    from longdoc.workflows.reason.graph import RetrieveThenReason
+    from longdoc.workflows.reason.verify import Citation
     from longdoc.workflows.results import StrategyResult
-    from longdoc.workflows.runs import ProgressEvent
-    from longdoc.workflows.writing import LongWriter
-    from longdoc.workflows.writing_support import SectionMemory, WritingResult
+    from longdoc.workflows.writing.graph import LongWriter
+    from longdoc.workflows.writing.memory import SectionMemory
+    from longdoc.workflows.writing.result import WritingResult
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -14,10 +14,10 @@ from typing import Any, Literal
 
 from longdoc.agents.gateway import Gateway
 from longdoc.errors import LongdocError
+from longdoc.workflows.base import ProgressEvent
 from longdoc.workflows.baselines import rag, vanilla
-from longdoc.workflows.chain import ChainOfAgents
+from longdoc.workflows.chain.graph import ChainOfAgents
 from longdoc.workflows.results import StrategyResult
-from longdoc.workflows.runs import ProgressEvent
 from longdoc.workflows.sources import DocumentText, from_index, from_path, from_text
 
 __all__ = [
@@ -114,7 +114,7 @@ async def _astream_reason(
     **options: Any,
 ) -> AsyncIterator[ProgressEvent | StrategyResult]:
     """Retrieve-then-reason over the index (one ``doc`` or all), or a path or text read whole."""
-    from longdoc.workflows.reason import RetrieveThenReason
+    from longdoc.workflows.reason.graph import RetrieveThenReason
 
     reasoner = RetrieveThenReason(gateway, index=index, **options)
     if path is None and text is None:
@@ -173,7 +173,7 @@ async def astream_write(
     run_id: str | None = None,
 ) -> AsyncIterator[Any]:
     """Like :func:`awrite`, yielding progress events (words so far / target) before the result."""
-    from longdoc.workflows.writing import LongWriter
+    from longdoc.workflows.writing.graph import LongWriter
 
     writer = LongWriter(gateway or Gateway(), index=index, memory=memory)
     async for item in writer.astream(prompt, words, sources=sources, run_id=run_id):

@@ -9,7 +9,12 @@ attributes, not only in its message.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    # type-only: the reasoner's error carries the citations it verified
+    from longdoc.workflows.reason.verify import Citation
 
 __all__ = [
     "ConfigError",
@@ -130,3 +135,140 @@ class LocalServerError(GatewayError):
 
     def __init__(self, message: str, gguf: str | None = None) -> None:
         super().__init__(message, gguf=gguf)
+
+
+class RetrievalError(LongdocError):
+    """Base class for errors raised by :mod:`longdoc.retrieval`."""
+
+
+class SourceNotFoundError(RetrievalError):
+    """A path given to ingest or load does not exist.
+
+    Attributes:
+        path: the path that was asked for.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(f"no such file or folder: {path}", path=Path(path))
+
+
+class DocumentNotFoundError(RetrievalError):
+    """No document with this id is in the collection.
+
+    Attributes:
+        doc_id: the id that was asked for.
+        collection: the collection that was searched.
+    """
+
+    def __init__(self, doc_id: str, collection: str) -> None:
+        super().__init__(
+            f"no document {doc_id!r} in collection {collection!r}",
+            doc_id=doc_id,
+            collection=collection,
+        )
+
+
+class EmbeddingModelMismatchError(RetrievalError):
+    """A collection was built with another embedding model than the one requested.
+
+    Mixing vectors of two models gives meaningless distances, so this is refused.
+
+    Attributes:
+        collection: the collection's name.
+        stored_model: the model identity recorded in the collection.
+        requested_model: the model identity of the embedder now in use.
+    """
+
+    def __init__(self, collection: str, stored_model: str, requested_model: str) -> None:
+        super().__init__(
+            f"collection {collection!r} was built with embedding model {stored_model!r}, "
+            f"not {requested_model!r}; use the same model (LONGDOC_EMBEDDING_MODEL) "
+            "or another collection",
+            collection=collection,
+            stored_model=stored_model,
+            requested_model=requested_model,
+        )
+
+
+class IndexBackendError(RetrievalError):
+    """Chroma could not be reached or refused an operation.
+
+    Attributes:
+        where: the client's location (a folder or ``host:port``).
+    """
+
+    def __init__(self, message: str, where: str) -> None:
+        super().__init__(f"Chroma at {where}: {message}", where=where)
+
+
+class ReasonerOutputError(LongdocError):
+    """The reasoner's reply never validated; the verified evidence travels with the error.
+
+    Attributes:
+        run_id: the run (its extractions are checkpointed).
+        raw_text: the reasoner's last reply, verbatim.
+        facts: the verified facts it was shown, with their document offsets.
+        facts_extracted: sentences the extractor returned.
+        facts_dropped: sentences not found in the document.
+    """
+
+    def __init__(
+        self, run_id: str, raw_text: str, facts: list[Citation], *, extracted: int, dropped: int
+    ) -> None:
+        super().__init__(
+            f"the reasoner's reply is not valid JSON even after a repair (run {run_id}); "
+            f"the {len(facts)} verified facts it was shown are on this error",
+            run_id=run_id,
+            raw_text=raw_text,
+            facts=facts,
+            facts_extracted=extracted,
+            facts_dropped=dropped,
+        )
+
+
+class BudgetError(LongdocError):
+    """The token budget left for document text is too small to be useful.
+
+    Attributes:
+        budget: tokens left for one part of the document.
+        needed: the least budget that works.
+        detail: how the budget was computed.
+    """
+
+    def __init__(self, budget: int, needed: int, detail: str) -> None:
+        super().__init__(
+            f"only {budget} tokens are left for document text per call (need >= {needed}): "
+            f"{detail}; raise the context window or lower the notes/answer budgets",
+            budget=budget,
+            needed=needed,
+            detail=detail,
+        )
+
+
+class EmptyDocumentError(LongdocError):
+    """The source holds no text to read.
+
+    Attributes:
+        source: what was given.
+    """
+
+    def __init__(self, source: str) -> None:
+        super().__init__(f"no text to read in {source}", source=source)
+
+
+class CandidateOffsetError(LongdocError):
+    """A piece of a candidate could not be found back in it (a splitter changed the text).
+
+    Attributes:
+        doc_id: the document.
+        char_start: where the candidate starts.
+    """
+
+
+class MemorySessionError(LongdocError):
+    """Bad input to, or inconsistent state of, a hierarchical memory.
+
+    Attributes:
+        session_id: the session concerned, when known.
+        parameter: the argument that was invalid, when one was.
+    """

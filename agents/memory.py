@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
+from longdoc.agents.delimiters import delimit
 from longdoc.agents.gateway import Gateway
-from longdoc.agents.prompts import delimit
-from longdoc.agents.types import Messages
+from longdoc.agents.gateway.types import Messages
 
 if TYPE_CHECKING:
     from longdoc.memory.types import Decision, Episode, RecalledEpisode

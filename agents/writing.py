@@ -19,9 +19,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, create_model, field_validator
 
+from longdoc.agents.delimiters import delimit
 from longdoc.agents.gateway import Gateway
-from longdoc.agents.prompts import delimit
-from longdoc.agents.types import Messages
+from longdoc.agents.gateway.types import Messages
 from longdoc.errors import ContextWindowError
 
 __all__ = [

@@ -32,7 +32,7 @@ FALLBACK_BOOK = REPO / "examples" / "data" / "persuasion.txt"
 
 
 def tokenizer():
-    from longdoc.agents._litellm import litellm
+    from longdoc.agents.gateway._litellm import litellm
 
     litellm()  # points tiktoken at the encodings litellm ships (no download)
     import tiktoken
@@ -43,9 +43,9 @@ def tokenizer():
 
 def run_chain(text: str, window: int, reply_tokens: int, count) -> dict:
     from longdoc.agents.gateway import Gateway
-    from longdoc.agents.scripted import ScriptedModel
     from longdoc.config import load_settings
-    from longdoc.workflows.chain import ChainOfAgents
+    from longdoc.testing.scripted import ScriptedModel
+    from longdoc.workflows.chain.graph import ChainOfAgents
     from longdoc.workflows.sources import from_text
 
     reply = " ".join(["note"] * reply_tokens)
@@ -72,7 +72,7 @@ def run_chain(text: str, window: int, reply_tokens: int, count) -> dict:
 
 
 async def _timed(chain, doc, model):
-    from longdoc.workflows.runs import ProgressEvent
+    from longdoc.workflows.base import ProgressEvent
 
     marks, result = [], None
     async for item in chain.astream(doc, "What happens to the main characters?"):

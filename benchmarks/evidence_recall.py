@@ -82,8 +82,7 @@ def run_one(rtr: Any, ex: dict[str, Any], gold: list[Span], data_dir: Path) -> d
     A question whose run fails is reported and the benchmark goes on; when only the
     reasoner's reply failed to validate, the verified facts it was shown count as cited.
     """
-    from longdoc.errors import LongdocError
-    from longdoc.workflows.evidence import ReasonerOutputError
+    from longdoc.errors import LongdocError, ReasonerOutputError
 
     started, before = time.perf_counter(), rtr.gateway.usage()
     run_id = rtr.run_id_for(ex["question"], doc_ids=[DOC_ID])
@@ -172,7 +171,7 @@ def evaluate(
     from longdoc.agents.gateway import Gateway
     from longdoc.config import load_settings
     from longdoc.retrieval import Index
-    from longdoc.workflows.reason import RetrieveThenReason
+    from longdoc.workflows.reason.graph import RetrieveThenReason
 
     overrides = model_overrides(args)
     settings = load_settings(data_dir=data_dir, chroma_host=None, **overrides)

@@ -34,8 +34,8 @@ from pathlib import Path
 
 from _common import add_model_args, model_overrides, require_data, temp_settings
 
-from longdoc.agents.scripted import count_word_tokens
 from longdoc.memory import Episode, HierarchicalMemory
+from longdoc.testing.scripted import count_word_tokens
 
 OBJECTS = [
     "bicycle lock", "storage unit", "gym locker", "garage door", "office safe",
@@ -126,7 +126,7 @@ def make_memory(args, session: str, settings, numbers_first: bool) -> Hierarchic
     )
     if args.model:
         from longdoc.agents.gateway import Gateway
-        from longdoc.workflows.memory_chat import open_memory
+        from longdoc.workflows.chat.turn import open_memory
 
         gw = Gateway(settings.model_copy(update=model_overrides(args)))
         return open_memory(session, gw, **common)

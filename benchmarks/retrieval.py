@@ -130,7 +130,7 @@ def eval_llamaindex(docs, queries, count) -> dict[int, float]:
 
     from longdoc.retrieval.embedding import resolve_model_path
     from longdoc.retrieval.models import Chunk, SearchHit
-    from longdoc.retrieval.search import pack
+    from longdoc.retrieval.packing import pack
 
     Settings.embed_model = HuggingFaceEmbedding(model_name=resolve_model_path("all-MiniLM-L6-v2"))
     Settings.llm = None

@@ -59,12 +59,11 @@ def _settings(data_dir: str, **kw: object):  # -> Settings
 
 def ours(target: int, data_dir: str) -> dict:
     """Our writer with the scripted exact-length model."""
-    from scripted_writer import ExactWriter
-
     from longdoc.agents.gateway import Gateway
-    from longdoc.agents.scripted import ScriptedModel
-    from longdoc.workflows.outline import leaves
-    from longdoc.workflows.writing import LongWriter
+    from longdoc.testing.scripted import ScriptedModel
+    from longdoc.testing.writer import ExactWriter
+    from longdoc.workflows.writing.graph import LongWriter
+    from longdoc.workflows.writing.outline import leaves
 
     model = ScriptedModel(ExactWriter(plan=lambda w: [w // 6] * 6))
     settings = _settings(data_dir, context_window=131072, max_output_tokens=512)
@@ -87,10 +86,9 @@ def ours(target: int, data_dir: str) -> dict:
 
 def agentwrite(target: int, plan: list[tuple[str, int]], title: str, data_dir: str) -> dict:
     """The AgentWrite scheme on the same leaves: every call carries all text so far."""
-    from scripted_writer import words_text
-
     from longdoc.agents.gateway import Gateway
-    from longdoc.agents.scripted import ScriptedModel
+    from longdoc.testing.scripted import ScriptedModel
+    from longdoc.testing.writer import words_text
 
     def respond(messages: list, params: dict) -> str:
         user = messages[-1]["content"]
@@ -149,7 +147,7 @@ def token_growth() -> None:
 def longbench(args: argparse.Namespace) -> None:
     """Part 2: S_l and words on LongBench-Write prompts with a real model."""
     from longdoc.agents.gateway import Gateway
-    from longdoc.workflows.writing import LongWriter
+    from longdoc.workflows.writing.graph import LongWriter
 
     data = require_data("writing/longbench_write_en.jsonl") / "writing/longbench_write_en.jsonl"
     rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines() if line]

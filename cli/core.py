@@ -94,7 +94,7 @@ def _model_files(settings: Any) -> list[tuple[str, str]]:
 
     rows: list[tuple[str, str]] = []
     if settings.is_local:
-        from longdoc.agents.local_server import default_gguf
+        from longdoc.agents.gateway.local import default_gguf
 
         try:
             gguf = settings.gguf or default_gguf()

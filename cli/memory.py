@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _chat(args: argparse.Namespace) -> Any:
     from longdoc.agents.gateway import Gateway
-    from longdoc.workflows.memory_chat import MemoryChat
+    from longdoc.workflows.chat.session import MemoryChat
 
     gateway = Gateway(settings_from_args(args))
     return MemoryChat(args.session, gateway, answer_tokens=getattr(args, "answer_tokens", None))
@@ -111,7 +111,7 @@ def run_read(args: argparse.Namespace) -> int:
     """Read a file into memory with a progress bar (resumes an interrupted read)."""
     from rich.progress import Progress
 
-    from longdoc.workflows.memory_chat import ReadReport
+    from longdoc.workflows.chat.read import ReadReport
     from longdoc.workflows.sources import from_path
 
     chat = _chat(args)

@@ -114,7 +114,7 @@ def _run(args: argparse.Namespace, question: str | None, kwargs: dict[str, Any])
     from rich.console import Console
 
     from longdoc.agents.gateway import Gateway
-    from longdoc.workflows.evidence import ReasonerOutputError
+    from longdoc.errors import ReasonerOutputError
 
     err = Console(stderr=True)
     with Gateway(settings_from_args(args)) as gateway:
@@ -142,7 +142,7 @@ async def _consume(gateway: Any, question: str | None, kwargs: dict[str, Any], e
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from longdoc.api import astream_ask
-    from longdoc.workflows.runs import ProgressEvent
+    from longdoc.workflows.base import ProgressEvent
 
     result = None
     columns = (

@@ -62,8 +62,8 @@ def run_write(args: argparse.Namespace) -> int:
     kwargs = {"words": args.words, "sources": args.source, "run_id": args.run_id}
     with Gateway(settings) as gateway:
         if args.memory_session:
-            from longdoc.workflows.memory_chat import open_memory
-            from longdoc.workflows.writing import SectionMemory
+            from longdoc.workflows.chat.turn import open_memory
+            from longdoc.workflows.writing.graph import SectionMemory
 
             kwargs["memory"] = SectionMemory(open_memory(args.memory_session, gateway))
         try:
@@ -82,7 +82,7 @@ async def _consume(gateway: Any, prompt: str, kwargs: dict[str, Any], err: Any) 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from longdoc.api import astream_write
-    from longdoc.workflows.runs import ProgressEvent
+    from longdoc.workflows.base import ProgressEvent
 
     result = None
     columns = (
@@ -107,7 +107,7 @@ async def _consume(gateway: Any, prompt: str, kwargs: dict[str, Any], err: Any) 
 
 
 def _output(result: Any, args: argparse.Namespace, err: Any) -> None:
-    from longdoc.workflows.runs import save_text_atomic
+    from longdoc.workflows.base import save_text_atomic
 
     if args.output:
         save_text_atomic(Path(args.output), result.markdown)

@@ -42,7 +42,7 @@ _WHERE = {
     "Episode": "types",
     "HierarchicalMemory": "hierarchical",
     "MemoryContext": "types",
-    "MemorySessionError": "types",
+    "MemorySessionError": ".errors",
     "MemoryState": "state",
     "MemorySummary": "types",
     "RecalledEpisode": "types",

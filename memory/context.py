@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from longdoc._delimiters import neutralise
-from longdoc.memory.types import ContextPiece, MemoryContext, MemorySessionError, TokenCounter
+from longdoc.errors import MemorySessionError
+from longdoc.memory.types import ContextPiece, MemoryContext, TokenCounter
 
 __all__ = ["CUT_MARK", "cap_tokens", "fit_context", "render"]
 

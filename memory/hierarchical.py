@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from longdoc.errors import MemorySessionError
 from longdoc.memory._sync import SyncAPI
 from longdoc.memory.context import cap_tokens, fit_context, render
 from longdoc.memory.salience import SalienceRule, prune_victims
@@ -29,7 +30,6 @@ from longdoc.memory.types import (
     Controller,
     Episode,
     MemoryContext,
-    MemorySessionError,
     MemorySummary,
     RecalledEpisode,
     Summarizer,

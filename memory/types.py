@@ -12,7 +12,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from longdoc.errors import LongdocError
+from longdoc.errors import MemorySessionError
 
 __all__ = [
     "Action",
@@ -30,15 +30,6 @@ __all__ = [
 
 TokenCounter = Callable[[str], int]
 Action = Literal["raw", "summary", "drop"]
-
-
-class MemorySessionError(LongdocError):
-    """Bad input to, or inconsistent state of, a hierarchical memory.
-
-    Attributes:
-        session_id: the session concerned, when known.
-        parameter: the argument that was invalid, when one was.
-    """
 
 
 class Episode(BaseModel):

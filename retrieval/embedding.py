@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from longdoc.retrieval.errors import RetrievalError
+from longdoc.errors import RetrievalError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from longdoc.retrieval.errors import DocumentNotFoundError
+from longdoc.errors import DocumentNotFoundError
 from longdoc.retrieval.models import (
     Chunk,
     DocumentInfo,
@@ -32,13 +32,19 @@ if TYPE_CHECKING:
     from longdoc.config import Settings
     from longdoc.retrieval.chunking import Chunker
     from longdoc.retrieval.embedding import Embedder
+from longdoc.retrieval.records import _chunk_meta, _doc_info, _to_chunk, chunk_id
 
-__all__ = ["DEFAULT_COLLECTION", "Index", "SearchMode"]
+__all__ = ["Index", "ProgressCallback", "SearchMode"]
+
+
 
 DEFAULT_COLLECTION = "documents"
+
+
 SearchMode = Literal["dense", "bm25", "hybrid"]
+
+
 ProgressCallback = Callable[[IngestEvent], None]
-_CHUNK_KEYS = ("symbol", "symbol_kind", "line_start", "line_end")
 
 
 class Index:
@@ -381,7 +387,7 @@ class Index:
         Returns:
             Hits best first; neighbours follow the hit they belong to.
         """
-        from longdoc.retrieval import searching
+        from longdoc.retrieval import search as searching  # cycle: search needs Index
 
         return searching.search(
             self,
@@ -415,7 +421,7 @@ class Index:
         Returns:
             Passages (merged adjacent chunks) within the budget.
         """
-        from longdoc.retrieval.search import pack
+        from longdoc.retrieval.packing import pack
 
         k = k or max(5, budget // (self.retrieval.chunk_size // 2) + 5)
         return pack(self.search(query, k, **search_args), budget, count_tokens)
@@ -444,55 +450,3 @@ class Index:
         clauses = [c for c in clauses if c]
         where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
         return where, allowed
-
-
-def chunk_id(chunk: Chunk, doc_hash: str) -> str:
-    """The record id of ``chunk`` in the version of its document with ``doc_hash``."""
-    return f"{chunk.doc_id}::{doc_hash[:16]}::{chunk.ordinal}"
-
-
-def _chunk_meta(c: Chunk, doc: LoadedDocument, n: int, now: float) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "doc_id": c.doc_id,
-        "source": c.source,
-        "ordinal": c.ordinal,
-        "char_start": c.char_start,
-        "char_end": c.char_end,
-        "token_count": c.token_count,
-        "content_hash": c.content_hash,
-        "header": c.header,
-        "doc_hash": doc.content_hash,
-        "doc_chunks": n,
-        "doc_chars": len(doc.text),
-        "doc_kind": doc.kind,
-        "ingested_at": now,
-    }
-    meta.update({k: getattr(c, k) for k in _CHUNK_KEYS if getattr(c, k) is not None})
-    return meta
-
-
-def _to_chunk(text: str, m: dict[str, Any]) -> Chunk:
-    return Chunk(
-        doc_id=m["doc_id"],
-        source=m["source"],
-        ordinal=int(m["ordinal"]),
-        char_start=int(m["char_start"]),
-        char_end=int(m["char_end"]),
-        text=text,
-        header=m.get("header", ""),
-        token_count=int(m.get("token_count", 0)),
-        content_hash=m.get("content_hash", ""),
-        **{k: m[k] for k in _CHUNK_KEYS if k in m},
-    )
-
-
-def _doc_info(m: dict[str, Any]) -> DocumentInfo:
-    return DocumentInfo(
-        doc_id=m["doc_id"],
-        source=m["source"],
-        content_hash=m["doc_hash"],
-        chunks=int(m["doc_chunks"]),
-        chars=int(m["doc_chars"]),
-        kind=m.get("doc_kind", "prose"),
-        ingested_at=float(m["ingested_at"]),
-    )

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from longdoc.retrieval.errors import SourceNotFoundError
+from longdoc.errors import SourceNotFoundError
 from longdoc.retrieval.models import LoadedDocument, LoadIssue
 
 __all__ = [

@@ -1,149 +1,142 @@
-"""Rank fusion and packing of search hits into a token budget."""
+"""Dense, BM25 and hybrid search over an :class:`~longdoc.retrieval.index.Index`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from longdoc.retrieval.models import Passage, SearchHit
+from longdoc.retrieval.models import Chunk, SearchHit
+from longdoc.retrieval.packing import reciprocal_rank_fusion
 
-__all__ = ["approx_tokens", "pack", "reciprocal_rank_fusion"]
+if TYPE_CHECKING:
+    from longdoc.retrieval.index import Index
 
+__all__ = ["search"]
 
-def approx_tokens(text: str) -> int:
-    """A cheap token estimate (four characters a token), for when no counter is given."""
-    return (len(text) + 3) // 4
-
-
-def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[str]], k: int = 60, weights: Sequence[float] | None = None
-) -> list[tuple[str, float]]:
-    """Fuse ranked id lists by reciprocal rank (Cormack et al., 2009).
-
-    Args:
-        rankings: id lists, best first.
-        k: the RRF constant; larger flattens the head of each list.
-        weights: one weight per ranking; default all 1.
-
-    Returns:
-        ``(id, fused score)`` pairs, best first.
-    """
-    weights = weights or [1.0] * len(rankings)
-    scores: dict[str, float] = {}
-    for ranking, w in zip(rankings, weights, strict=False):
-        for rank, key in enumerate(ranking):
-            scores[key] = scores.get(key, 0.0) + w / (k + rank + 1)
-    return sorted(scores.items(), key=lambda kv: -kv[1])
+# Each ranker contributes this many candidates (at least) to the fusion.
+_FUSION_DEPTH = 50
 
 
-def _merge(group: list[SearchHit], count: Callable[[str], int]) -> Passage:
-    group = sorted(group, key=lambda h: h.chunk.char_start)
-    first = group[0].chunk
-    text, end = first.text, first.char_end
-    for hit in group[1:]:
-        c = hit.chunk
-        if c.char_end <= end:
-            continue
-        # Overlapping chunks share text: append only what is new. A gap (not
-        # adjacent) is marked so the reader sees the jump.
-        text += c.text[end - c.char_start :] if c.char_start <= end else "\n[...]\n" + c.text
-        end = c.char_end
-    return Passage(
-        doc_id=first.doc_id,
-        source=first.source,
-        char_start=first.char_start,
-        char_end=end,
-        text=text,
-        ordinals=[h.chunk.ordinal for h in group],
-        score=max(h.score for h in group),
-        token_count=count(text),
+def search(
+    index: Index,
+    query: str,
+    k: int,
+    *,
+    mode: str,
+    doc_ids: Sequence[str] | None,
+    path_glob: str | None,
+    ordinal_range: tuple[int, int] | None,
+    neighbours: int,
+) -> list[SearchHit]:
+    """See :meth:`Index.search`."""
+    from longdoc.retrieval.records import _to_chunk
+
+    if mode not in ("dense", "bm25", "hybrid"):
+        raise ValueError(f"mode must be 'dense', 'bm25' or 'hybrid', not {mode!r}")
+    if k <= 0 or not query.strip():
+        return []
+    where, allowed = index._where(doc_ids, path_glob, ordinal_range)
+    if allowed is not None and not allowed:
+        return []
+    depth = k if mode != "hybrid" else max(_FUSION_DEPTH, 2 * k)
+    dense: list[tuple[str, float, Chunk]] = []
+    lexical: list[tuple[str, float, Chunk]] = []
+    if mode in ("dense", "hybrid"):
+        dense = _dense(index, query, depth, where, _to_chunk)
+    if mode in ("bm25", "hybrid"):
+        lexical = _bm25(index, query, depth, allowed, ordinal_range, _to_chunk)
+    if mode == "hybrid":
+        chunks = {i: c for i, _s, c in (*dense, *lexical)}
+        fused = reciprocal_rank_fusion([[i for i, _s, _c in dense], [i for i, _s, _c in lexical]])
+        ranked = [(i, s, chunks[i]) for i, s in fused[:k]]
+    else:
+        ranked = (dense or lexical)[:k]
+    hits = [
+        SearchHit(id=i, chunk=c, score=s, mode=mode, rank=r) for r, (i, s, c) in enumerate(ranked)
+    ]
+    return _expand(index, hits, neighbours, _to_chunk) if neighbours > 0 else hits
+
+
+def _dense(index: Index, query: str, n: int, where: Any, to_chunk: Any) -> list[Any]:
+    count = index.store.count()
+    if not count:
+        return []
+    vec = index.store.embed([query])
+    res = index.store.collection.query(
+        query_embeddings=vec,
+        n_results=min(n, count),
+        where=where,
+        include=["documents", "metadatas", "distances"],
     )
+    return [
+        (i, 1.0 - float(d), to_chunk(t or "", m))
+        for i, t, m, d in zip(
+            res["ids"][0],
+            res["documents"][0],
+            res["metadatas"][0],
+            res["distances"][0],
+            strict=False,
+        )
+    ]
 
 
-def _passages(hits: list[SearchHit], count: Callable[[str], int]) -> list[Passage]:
-    by_doc: dict[str, list[SearchHit]] = {}
-    for h in hits:
-        by_doc.setdefault(h.chunk.doc_id, []).append(h)
-    out: list[Passage] = []
-    for doc_hits in by_doc.values():
-        doc_hits.sort(key=lambda h: h.chunk.char_start)
-        group: list[SearchHit] = []
-        end = -1
-        for h in doc_hits:
-            if group and h.chunk.char_start > end:
-                out.append(_merge(group, count))
-                group = []
-            group.append(h)
-            end = max(end, h.chunk.char_end)
-        if group:
-            out.append(_merge(group, count))
-    # Document order: the order of first appearance of each document is kept
-    # stable by id, then by position in the document.
-    return sorted(out, key=lambda p: (p.doc_id, p.char_start))
+def _bm25_fetch(index: Index) -> tuple[list[str], list[str]]:
+    ids, texts = [], []
+    for i, t, m in index.store.get():
+        ids.append(i)
+        header = m.get("header") or ""
+        texts.append(f"{header}\n{t}" if header else (t or ""))
+    return ids, texts
 
 
-def pack(
-    hits: Sequence[SearchHit],
-    budget: int,
-    count_tokens: Callable[[str], int] | None = None,
-) -> list[Passage]:
-    """Take hits best first until ``budget`` tokens are used; return them in document order.
-
-    Overlapping or adjacent chunks of one document are merged into one passage
-    so shared text is paid for once.
-
-    Args:
-        hits: search hits, best first.
-        budget: the most tokens the passages may hold together.
-        count_tokens: token counter (e.g. the LLM gateway's); default :func:`approx_tokens`.
-
-    Returns:
-        Passages ordered by document then offset, whose token counts sum to at most
-        ``budget``.
-
-    Raises:
-        ValueError: ``budget`` is negative.
-    """
-    if budget < 0:
-        raise ValueError(f"budget must be >= 0, got {budget}")
-    count = count_tokens or approx_tokens
-    chosen: list[SearchHit] = []
-    covered: dict[str, list[tuple[int, int]]] = {}
-    used = 0
-    for hit in hits:
-        c = hit.chunk
-        spans = covered.setdefault(c.doc_id, [])
-        # Pay only for text not already taken from an overlapping chunk.
-        fresh = _uncovered(c.char_start, c.char_end, spans)
-        if not fresh:
-            continue
-        cost = sum(count(c.text[s - c.char_start : e - c.char_start]) for s, e in fresh)
-        if used + cost > budget:
-            continue
-        chosen.append(hit)
-        spans.append((c.char_start, c.char_end))
-        used += cost
-        if used >= budget:
-            break
-    passages = _passages(chosen, count)
-    # Counting pieces apart can differ from counting the merged text by a token
-    # at a seam; drop the weakest hits until the real total fits.
-    while chosen and sum(p.token_count for p in passages) > budget:
-        chosen.pop()
-        passages = _passages(chosen, count)
-    return passages
-
-
-def _uncovered(start: int, end: int, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    pieces = [(start, end)]
-    for s, e in spans:
-        nxt = []
-        for a, b in pieces:
-            if e <= a or s >= b:
-                nxt.append((a, b))
+def _bm25(
+    index: Index,
+    query: str,
+    n: int,
+    allowed: set[str] | None,
+    ordinal_range: tuple[int, int] | None,
+    to_chunk: Any,
+) -> list[Any]:
+    index.bm25.ensure(index.store.count(), lambda: _bm25_fetch(index))
+    scored = index.bm25.scores(query)
+    out: list[Any] = []
+    page = max(4 * n, 64)
+    for start in range(0, len(scored), page):
+        batch = scored[start : start + page]
+        rows = {i: (t, m) for i, t, m in index.store.get(ids=[i for i, _s in batch])}
+        for i, s in batch:
+            if i not in rows:  # deleted since the index was built
                 continue
-            if a < s:
-                nxt.append((a, s))
-            if e < b:
-                nxt.append((e, b))
-        pieces = nxt
-    return pieces
+            t, m = rows[i]
+            if allowed is not None and m["doc_id"] not in allowed:
+                continue
+            if ordinal_range and not ordinal_range[0] <= int(m["ordinal"]) <= ordinal_range[1]:
+                continue
+            out.append((i, s, to_chunk(t or "", m)))
+            if len(out) >= n:
+                return out
+    return out
+
+
+def _expand(index: Index, hits: list[SearchHit], n: int, to_chunk: Any) -> list[SearchHit]:
+    """Add up to ``n`` chunks before and after each hit, from the same document version."""
+    have = {(h.chunk.doc_id, h.chunk.ordinal) for h in hits}
+    wanted: list[tuple[int, str]] = []
+    for pos, h in enumerate(hits):
+        # Record ids are "<doc_id>::<hash16>::<ordinal>": neighbours share the prefix.
+        prefix = h.id.rsplit("::", 1)[0]
+        for d in range(1, n + 1):
+            for o in (h.chunk.ordinal - d, h.chunk.ordinal + d):
+                if o >= 0 and (h.chunk.doc_id, o) not in have:
+                    have.add((h.chunk.doc_id, o))
+                    wanted.append((pos, f"{prefix}::{o}"))
+    rows = {i: (t, m) for i, t, m in index.store.get(ids=[i for _p, i in wanted])}
+    out: list[SearchHit] = []
+    for pos, h in enumerate(hits):
+        out.append(h)
+        extra = [
+            (i, to_chunk(rows[i][0] or "", rows[i][1])) for p, i in wanted if p == pos and i in rows
+        ]
+        for i, c in sorted(extra, key=lambda ic: ic[1].ordinal):
+            out.append(SearchHit(id=i, chunk=c, score=h.score, mode="neighbour", rank=h.rank))
+    return out

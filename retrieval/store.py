@@ -13,11 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from longdoc.retrieval.errors import (
-    EmbeddingModelMismatchError,
-    IndexBackendError,
-    RetrievalError,
-)
+from longdoc.errors import EmbeddingModelMismatchError, IndexBackendError, RetrievalError
 from longdoc.retrieval.models import Record
 
 if TYPE_CHECKING:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import pytest
 from crashing import Crash, run_until_crash
-from scripted_reader import ExtractiveReader
 
 from longdoc.agents.gateway import Gateway
-from longdoc.agents.scripted import ScriptedModel, count_word_tokens
 from longdoc.config import load_settings
-from longdoc.workflows.chain import ChainOfAgents
-from longdoc.workflows.runs import ProgressEvent
+from longdoc.errors import BudgetError
+from longdoc.testing.reader import ExtractiveReader
+from longdoc.testing.scripted import ScriptedModel, count_word_tokens
+from longdoc.workflows.base import ProgressEvent
+from longdoc.workflows.budget import split_to_budget
+from longdoc.workflows.chain.graph import ChainOfAgents
 from longdoc.workflows.sources import from_text
-from longdoc.workflows.splitting import BudgetError, split_to_budget
 
 FILLER = "The rain fell on the quiet town and nobody went outside that day. "
 

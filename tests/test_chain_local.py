@@ -7,7 +7,7 @@ import pytest
 from longdoc.agents.gateway import Gateway
 from longdoc.config import load_settings
 from longdoc.workflows.baselines import vanilla
-from longdoc.workflows.chain import ChainOfAgents
+from longdoc.workflows.chain.graph import ChainOfAgents
 from longdoc.workflows.sources import from_text
 
 pytestmark = pytest.mark.slow

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_openai import FakeOpenAI
 
 from longdoc.cli import main
+from longdoc.testing.fake_openai import FakeOpenAI
 
 
 @pytest.fixture

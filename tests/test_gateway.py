@@ -7,12 +7,12 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from fake_openai import Action, FakeOpenAI
 from pydantic import BaseModel
 
 from longdoc.agents.gateway import Gateway
 from longdoc.config import load_settings
 from longdoc.errors import ContextWindowError, ModelCallError, StructuredOutputError
+from longdoc.testing.fake_openai import Action, FakeOpenAI
 
 
 @pytest.fixture
@@ -230,7 +230,7 @@ def test_hosted_providers_count_with_litellm() -> None:
 
 
 def test_scripted_backend_keeps_window_cache_and_ledger() -> None:
-    from longdoc.agents.scripted import ScriptedModel
+    from longdoc.testing.scripted import ScriptedModel
 
     seen: list[int] = []
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from longdoc.agents.gateway import Gateway
-from longdoc.agents.scripted import ScriptedModel
 from longdoc.api import aask
 from longdoc.config import load_settings
 from longdoc.retrieval import Index
+from longdoc.testing.scripted import ScriptedModel
 from longdoc.workflows.sources import from_index, from_path
 
 pytestmark = pytest.mark.slow
@@ -59,7 +59,7 @@ def test_rag_answers_from_retrieved_chunks_within_the_window(index: Index) -> No
 
 
 def test_rag_over_an_unknown_doc_id_is_an_error_naming_it(index: Index) -> None:
-    from longdoc.retrieval.errors import DocumentNotFoundError
+    from longdoc.errors import DocumentNotFoundError
 
     model = ScriptedModel(lambda messages, params: "unused")
     gateway = Gateway(load_settings(context_window=2048), backend=model)

@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from longdoc.agents.gateway import Gateway
-from longdoc.agents.local_server import default_gguf, get_local_server
+from longdoc.agents.gateway.local import default_gguf, get_local_server
 from longdoc.config import load_settings
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from crashing import Crash
 
-from longdoc.agents.scripted import count_word_tokens
 from longdoc.memory import (
     CUT_MARK,
     ContextPiece,
@@ -25,6 +24,7 @@ from longdoc.memory import (
     fit_context,
     prune_victims,
 )
+from longdoc.testing.scripted import count_word_tokens
 
 FACT = "By the way, my gym locker code is 4417."
 QUESTION = "What is my gym locker code?"
@@ -309,9 +309,9 @@ class ScriptedMemoryModel:
 
 def scripted_chat(model: ScriptedMemoryModel, session: str = "chat", **kw: object):
     from longdoc.agents.gateway import Gateway
-    from longdoc.agents.scripted import ScriptedModel
     from longdoc.config import load_settings
-    from longdoc.workflows.memory_chat import MemoryChat
+    from longdoc.testing.scripted import ScriptedModel
+    from longdoc.workflows.chat.session import MemoryChat
 
     settings = load_settings(context_window=2048, max_output_tokens=64)
     gateway = Gateway(settings, backend=ScriptedModel(model), cache=False)
@@ -402,8 +402,8 @@ def test_a_turn_killed_while_remembering_is_finished_not_repeated() -> None:
 def test_gateway_controller_maps_the_models_choices_to_episodes() -> None:
     from longdoc.agents.gateway import Gateway
     from longdoc.agents.memory import GatewayController
-    from longdoc.agents.scripted import ScriptedModel
     from longdoc.config import load_settings
+    from longdoc.testing.scripted import ScriptedModel
 
     def respond(messages: list[dict[str, str]], params: dict[str, object]) -> str:
         user = messages[-1]["content"]

@@ -9,7 +9,8 @@ import pytest
 
 from longdoc.agents.gateway import Gateway
 from longdoc.config import load_settings
-from longdoc.workflows.memory_chat import MemoryChat, open_memory
+from longdoc.workflows.chat.session import MemoryChat
+from longdoc.workflows.chat.turn import open_memory
 from longdoc.workflows.sources import from_path
 
 pytestmark = pytest.mark.slow

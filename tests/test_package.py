@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_openai import FakeOpenAI
 
 import longdoc
 from longdoc.cli import main
+from longdoc.testing.fake_openai import FakeOpenAI
 
 HEAVY = ("torch", "chromadb", "litellm", "sentence_transformers", "langgraph", "llama_index")
 

@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 from crashing import Crash, run_until_crash
-from fake_openai import FakeOpenAI
 
 from longdoc.agents.gateway import Gateway
-from longdoc.agents.scripted import ScriptedModel
 from longdoc.config import load_settings
-from longdoc.workflows.candidates import extraction_budget
-from longdoc.workflows.evidence import (
+from longdoc.testing.fake_openai import FakeOpenAI
+from longdoc.testing.scripted import ScriptedModel
+from longdoc.workflows.base import ProgressEvent
+from longdoc.workflows.reason.candidates import extraction_budget
+from longdoc.workflows.reason.graph import RetrieveThenReason
+from longdoc.workflows.reason.verify import (
     Candidate,
     Citation,
     distinct_facts,
@@ -23,8 +25,6 @@ from longdoc.workflows.evidence import (
     normalise,
     verify,
 )
-from longdoc.workflows.reason import RetrieveThenReason
-from longdoc.workflows.runs import ProgressEvent
 from longdoc.workflows.sources import from_text
 
 EXCERPT = re.compile(r'<excerpt id="(\w+)">\n(.*?)\n</excerpt>', re.S)
@@ -120,7 +120,7 @@ def test_the_reasoner_naming_no_valid_fact_cites_every_fact_and_says_so() -> Non
 
 
 def test_a_reasoner_reply_that_never_validates_raises_with_the_evidence() -> None:
-    from longdoc.workflows.evidence import ReasonerOutputError
+    from longdoc.errors import ReasonerOutputError
 
     inner = Scripted(lambda ex: [("P1", REAL), ("P1", INVENTED)])
 

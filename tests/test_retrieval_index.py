@@ -10,12 +10,8 @@ import pytest
 from retrieval_support import chroma_server, write
 
 from longdoc.config import load_settings
+from longdoc.errors import DocumentNotFoundError, EmbeddingModelMismatchError, SourceNotFoundError
 from longdoc.retrieval import Index, IngestEvent
-from longdoc.retrieval.errors import (
-    DocumentNotFoundError,
-    EmbeddingModelMismatchError,
-    SourceNotFoundError,
-)
 from longdoc.retrieval.models import Record
 from longdoc.retrieval.store import Store
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from retrieval_support import make_pdf, write
 
-from longdoc.retrieval.errors import SourceNotFoundError
+from longdoc.errors import SourceNotFoundError
 from longdoc.retrieval.loading import decode_bytes, load_file, scan, strip_gutenberg
 from longdoc.retrieval.models import LoadedDocument, LoadIssue
 

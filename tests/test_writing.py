@@ -7,18 +7,17 @@ from typing import Any
 
 import pytest
 from crashing import Crash, run_until_crash
-from scripted_writer import ExactWriter, words_text
 
 from longdoc.agents.gateway import Gateway
-from longdoc.agents.scripted import ScriptedModel
 from longdoc.config import load_settings
-from longdoc.errors import LongdocError
-from longdoc.retrieval.errors import DocumentNotFoundError
+from longdoc.errors import DocumentNotFoundError, LongdocError
 from longdoc.retrieval.models import Passage
-from longdoc.workflows.outline import PlanNode, leaves, rebalance
-from longdoc.workflows.quality import count_words, find_repeat, length_score
-from longdoc.workflows.runs import ProgressEvent
-from longdoc.workflows.writing import LongWriter
+from longdoc.testing.scripted import ScriptedModel
+from longdoc.testing.writer import ExactWriter, words_text
+from longdoc.workflows.base import ProgressEvent
+from longdoc.workflows.writing.graph import LongWriter
+from longdoc.workflows.writing.outline import PlanNode, leaves, rebalance
+from longdoc.workflows.writing.quality import count_words, find_repeat, length_score
 
 TASK = "Write a field guide to the birds of a small island."
 
@@ -331,9 +330,9 @@ class _LastWordsSummarizer:
 
 
 def test_the_hierarchical_memory_remembers_each_section_once_and_feeds_the_writer() -> None:
-    from longdoc.agents.scripted import count_word_tokens
     from longdoc.memory import HierarchicalMemory
-    from longdoc.workflows.writing import SectionMemory
+    from longdoc.testing.scripted import count_word_tokens
+    from longdoc.workflows.writing.graph import SectionMemory
 
     model = ExactWriter()
     writer = writer_for(model)

@@ -14,8 +14,8 @@ import pytest
 from longdoc.agents.gateway import Gateway
 from longdoc.cli import main
 from longdoc.config import load_settings
-from longdoc.workflows.quality import count_words, length_score
-from longdoc.workflows.writing import LongWriter
+from longdoc.workflows.writing.graph import LongWriter
+from longdoc.workflows.writing.quality import count_words, length_score
 
 pytestmark = pytest.mark.slow
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from longdoc.agents.baselines import answer_from_excerpts, single_pass_messages
+from longdoc.agents.chain import Task
 from longdoc.agents.gateway import Gateway
-from longdoc.agents.prompts import Task, single_pass_messages
-from longdoc.agents.roles import answer_from_excerpts
-from longdoc.errors import LongdocError
+from longdoc.errors import BudgetError, LongdocError
+from longdoc.workflows.base import derive_run_id
+from longdoc.workflows.budget import seam_margin
 from longdoc.workflows.results import StrategyResult
-from longdoc.workflows.runs import derive_run_id
 from longdoc.workflows.sources import DocumentText, default_task
-from longdoc.workflows.splitting import BudgetError, seam_margin
 
 __all__ = ["excerpt_budget", "head_and_tail", "rag", "vanilla"]
 

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from longdoc.agents.ledger import Usage
-from longdoc.workflows.evidence import Citation
+from longdoc.agents.gateway.ledger import Usage
+from longdoc.workflows.reason.verify import Citation
 
 __all__ = ["StrategyResult"]
 

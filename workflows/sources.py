@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from longdoc.errors import LongdocError
+from longdoc.errors import EmptyDocumentError
 
 __all__ = [
     "DocumentText",
@@ -18,17 +18,6 @@ __all__ = [
     "from_path",
     "from_text",
 ]
-
-
-class EmptyDocumentError(LongdocError):
-    """The source holds no text to read.
-
-    Attributes:
-        source: what was given.
-    """
-
-    def __init__(self, source: str) -> None:
-        super().__init__(f"no text to read in {source}", source=source)
 
 
 class DocumentText(BaseModel):

@@ -27,12 +27,15 @@ from typing import Any, Literal, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
+from longdoc.agents.chain import (
+    Task,
+    answer_from_notes,
+    choose_notes,
+    write_notes,
+)
 from longdoc.agents.gateway import Gateway
-from longdoc.agents.ledger import Usage
-from longdoc.agents.prompts import Task, manager_messages, worker_messages
-from longdoc.agents.roles import answer_from_notes, choose_notes, write_notes
-from longdoc.workflows.results import StrategyResult
-from longdoc.workflows.runs import (
+from longdoc.agents.gateway.ledger import Usage
+from longdoc.workflows.base import (
     ProgressEvent,
     derive_run_id,
     emit_progress,
@@ -41,8 +44,10 @@ from longdoc.workflows.runs import (
     save_json_atomic,
     saver_scope,
 )
+from longdoc.workflows.budget import split_to_budget
+from longdoc.workflows.chain.plan import plan
+from longdoc.workflows.results import StrategyResult
 from longdoc.workflows.sources import DocumentText, default_task, from_text
-from longdoc.workflows.splitting import BudgetError, seam_margin, split_to_budget
 
 __all__ = [
     "ChainContext",
@@ -50,9 +55,11 @@ __all__ = [
     "ChainOfAgents",
     "ChainOutput",
     "ChainState",
+    "Direction",
     "build_chain_graph",
-    "plan",
 ]
+
+
 
 Direction = Literal["ltr", "rtl"]
 
@@ -105,35 +112,6 @@ class ChainContext:
         """The 1-based index and text of the part a path reads at ``step``."""
         i = step if direction == "ltr" else len(self.parts) - 1 - step
         return i + 1, self.parts[i]
-
-
-def plan(
-    gateway: Gateway, task: Task, query: str | None, notes_tokens: int, answer_tokens: int
-) -> int:
-    """The document budget (tokens) of one worker call.
-
-    Raises:
-        BudgetError: the window cannot hold instructions, query, notes and a useful part,
-            or the manager's prompt plus answer.
-    """
-    window = gateway.context_window
-    frame = gateway.count_messages(worker_messages(task, query, "", "", 1, 1))
-    margin = seam_margin(window)
-    budget = window - frame - 2 * notes_tokens - margin
-    detail = (
-        f"window {window} - instructions and query {frame} - previous notes {notes_tokens} "
-        f"- new notes {notes_tokens} - margin {margin}"
-    )
-    if budget < 64:
-        raise BudgetError(budget, 64, detail)
-    manager = gateway.count_messages(manager_messages(task, query, "")) + notes_tokens + margin
-    if manager + answer_tokens > window:
-        raise BudgetError(
-            window - manager - answer_tokens,
-            0,
-            f"manager prompt {manager} + answer {answer_tokens} exceeds window {window}",
-        )
-    return budget
 
 
 async def _work(state: ChainState, runtime: Runtime[ChainContext]) -> dict[str, Any]:

@@ -28,31 +28,11 @@ from typing import Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from longdoc.agents.evidence import (
-    Extraction,
-    excerpt_block,
-    extract_evidence,
-    reason_from_facts,
-)
 from longdoc.agents.gateway import Gateway
-from longdoc.agents.ledger import Usage
-from longdoc.errors import LongdocError, StructuredOutputError
-from longdoc.workflows.candidates import (
-    extraction_budget,
-    fit_facts,
-    group_candidates,
-    index_candidates,
-    window_candidates,
-)
-from longdoc.workflows.evidence import (
-    Candidate,
-    Citation,
-    ReasonerOutputError,
-    distinct_facts,
-    verify,
-)
-from longdoc.workflows.results import StrategyResult
-from longdoc.workflows.runs import (
+from longdoc.agents.gateway.ledger import Usage
+from longdoc.agents.reason import Extraction, excerpt_block, extract_evidence, reason_from_facts
+from longdoc.errors import LongdocError, ReasonerOutputError, StructuredOutputError
+from longdoc.workflows.base import (
     ProgressEvent,
     derive_run_id,
     emit_progress,
@@ -61,6 +41,15 @@ from longdoc.workflows.runs import (
     save_json_atomic,
     saver_scope,
 )
+from longdoc.workflows.reason.candidates import (
+    extraction_budget,
+    fit_facts,
+    group_candidates,
+    index_candidates,
+    window_candidates,
+)
+from longdoc.workflows.reason.verify import Candidate, Citation, distinct_facts, verify
+from longdoc.workflows.results import StrategyResult
 from longdoc.workflows.sources import DocumentText, from_text
 
 __all__ = [

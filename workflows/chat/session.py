@@ -14,26 +14,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any, TypedDict
-
-from langgraph.config import get_stream_writer
-from langgraph.graph import END, START, StateGraph
-from langgraph.runtime import Runtime
-from pydantic import BaseModel
+from typing import Any
 
 from longdoc.agents.gateway import Gateway
-from longdoc.agents.ledger import Usage
 from longdoc.agents.memory import (
-    GatewayController,
-    GatewaySummarizer,
-    answer_from_memory,
     answer_messages,
     update_messages,
 )
+from longdoc.errors import BudgetError
 from longdoc.memory.hierarchical import HierarchicalMemory
 from longdoc.memory.types import Episode
-from longdoc.workflows.runs import (
+from longdoc.workflows.base import (
     GraphRun,
     ProgressEvent,
     derive_run_id,
@@ -42,191 +33,13 @@ from longdoc.workflows.runs import (
     save_json_atomic,
     saver_scope,
 )
+from longdoc.workflows.budget import seam_margin, split_to_budget
+from longdoc.workflows.chat.read import ReadReport, build_read_graph
+from longdoc.workflows.chat.turn import ChatContext, ChatReply, build_turn_graph, open_memory
 from longdoc.workflows.sources import DocumentText, from_text
-from longdoc.workflows.splitting import BudgetError, seam_margin, split_to_budget
 
-__all__ = ["ChatReply", "MemoryChat", "ReadReport", "open_memory"]
+__all__ = ["MemoryChat"]
 
-
-def open_memory(
-    session_id: str,
-    gateway: Gateway | None = None,
-    *,
-    controller: bool = False,
-    **overrides: Any,
-) -> HierarchicalMemory:
-    """A :class:`HierarchicalMemory` whose summarizer, counter and settings come from a gateway.
-
-    Args:
-        session_id: the session.
-        gateway: the model gateway; default one from the environment.
-        controller: also consult the SCM controller agent when a context is over budget.
-        **overrides: settings fields for this memory (``memory_fold_every=20``...).
-    """
-    gateway = gateway or Gateway()
-    return HierarchicalMemory(
-        session_id,
-        summarizer=GatewaySummarizer(gateway),
-        count_tokens=gateway.count_tokens,
-        settings=gateway.settings,
-        controller=GatewayController(gateway) if controller else None,
-        **overrides,
-    )
-
-
-class ChatReply(BaseModel):
-    """One answered turn.
-
-    Attributes:
-        answer: the assistant's answer.
-        context_tokens: tokens of the memory context it was answered from.
-        run_id: the turn's run id (its checkpoint thread).
-        episode: the ordinal of the remembered turn, or None when not remembered.
-        usage: calls and tokens of this turn, per stage.
-    """
-
-    answer: str
-    context_tokens: int
-    run_id: str
-    episode: int | None = None
-    usage: Usage
-
-
-class ReadReport(BaseModel):
-    """What reading a document into memory did.
-
-    Attributes:
-        source: the document's name.
-        run_id: the read's run id.
-        chunks: chunks in the document.
-        added: chunks added by this invocation (0 when all were read before).
-        resumed: True when this invocation continued an interrupted read.
-        usage: calls and tokens of this invocation, per stage.
-    """
-
-    source: str
-    run_id: str
-    chunks: int
-    added: int
-    resumed: bool
-    usage: Usage
-
-
-# --- the turn graph ---------------------------------------------------------------------
-class TurnInput(TypedDict):
-    """A user message."""
-
-    question: str
-
-
-class TurnState(TurnInput, total=False):
-    """Working state of a turn, checkpointed after every node."""
-
-    context: str
-    context_tokens: int
-    answer: str
-    episode: int
-
-
-class TurnOutput(TypedDict, total=False):
-    """A finished turn."""
-
-    answer: str
-    context_tokens: int
-    episode: int
-
-
-@dataclass
-class ChatContext:
-    """Run-scoped inputs of a turn or a read (not checkpointed)."""
-
-    memory: HierarchicalMemory
-    gateway: Gateway
-    run_id: str
-    budget: int = 0
-    answer_tokens: int = 0
-    remember: bool = True
-    chunks: list[str] = field(default_factory=list)
-    doc_key: str = ""
-    source: str = ""
-
-
-async def _recall(state: TurnState, runtime: Runtime[ChatContext]) -> dict[str, Any]:
-    ctx = runtime.context
-    built = await ctx.memory.abuild_context(state["question"], ctx.budget)
-    return {"context": built.text, "context_tokens": built.tokens}
-
-
-async def _answer(state: TurnState, runtime: Runtime[ChatContext]) -> dict[str, Any]:
-    ctx = runtime.context
-    answer = await answer_from_memory(
-        ctx.gateway, state["context"], state["question"], answer_tokens=ctx.answer_tokens
-    )
-    return {"answer": answer}
-
-
-async def _remember(state: TurnState, runtime: Runtime[ChatContext]) -> dict[str, Any]:
-    ctx = runtime.context
-    if not ctx.remember:
-        return {}
-    text = f"User: {state['question']}\nAssistant: {state['answer']}"
-    ep = await ctx.memory.aadd(text, role="turn", key=ctx.run_id)
-    if ep is None:  # journaled by a run killed before it finished: the same item
-        return {"episode": ctx.memory.state.ordinal_of(ctx.memory.session_id, ctx.run_id)}
-    return {"episode": ep.ordinal}
-
-
-def build_turn_graph() -> StateGraph:
-    """The turn graph: recall -> answer -> remember."""
-    graph = StateGraph(
-        TurnState, context_schema=ChatContext, input_schema=TurnInput, output_schema=TurnOutput
-    )
-    graph.add_node("recall", _recall)
-    graph.add_node("answer", _answer)
-    graph.add_node("remember", _remember)
-    graph.add_edge(START, "recall")
-    graph.add_edge("recall", "answer")
-    graph.add_edge("answer", "remember")
-    graph.add_edge("remember", END)
-    return graph
-
-
-# --- the read graph ---------------------------------------------------------------------
-class ReadState(TypedDict):
-    """Chunks read so far (the chunks themselves are stored beside the run)."""
-
-    step: int
-    added: int
-
-
-async def _read_chunk(state: ReadState, runtime: Runtime[ChatContext]) -> dict[str, Any]:
-    ctx = runtime.context
-    step = state["step"]
-    ep: Episode | None = await ctx.memory.aadd(
-        ctx.chunks[step],
-        role="document",
-        source=f"{ctx.source}#{step}",
-        key=f"{ctx.doc_key}:{step}",
-    )
-    get_stream_writer()(
-        ProgressEvent(
-            run_id=ctx.run_id, kind="step", stage="read", step=step + 1, total=len(ctx.chunks)
-        )
-    )
-    return {"step": step + 1, "added": state["added"] + (ep is not None)}
-
-
-def _more(state: ReadState, runtime: Runtime[ChatContext]) -> str:
-    return "read" if state["step"] < len(runtime.context.chunks) else END
-
-
-def build_read_graph() -> StateGraph:
-    """The read graph: one chunk per super-step until the last."""
-    graph = StateGraph(ReadState, context_schema=ChatContext)
-    graph.add_node("read", _read_chunk)
-    graph.add_edge(START, "read")
-    graph.add_conditional_edges("read", _more, ["read", END])
-    return graph
 
 
 # --- the app-facing class ---------------------------------------------------------------

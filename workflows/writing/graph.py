@@ -31,7 +31,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from longdoc.agents.gateway import Gateway
-from longdoc.agents.ledger import Usage
+from longdoc.agents.gateway.ledger import Usage
 from longdoc.agents.writing import (
     Evidence,
     Section,
@@ -45,17 +45,7 @@ from longdoc.agents.writing import (
     write_section,
 )
 from longdoc.errors import LongdocError
-from longdoc.workflows.outline import (
-    PlanNode,
-    even_split,
-    fit_to_target,
-    heading_path,
-    leaves,
-    outline_view,
-    to_nodes,
-)
-from longdoc.workflows.quality import count_words, find_repeat, length_score, tail_words
-from longdoc.workflows.runs import (
+from longdoc.workflows.base import (
     ProgressEvent,
     derive_run_id,
     emit_progress,
@@ -64,16 +54,19 @@ from longdoc.workflows.runs import (
     save_json_atomic,
     saver_scope,
 )
-from longdoc.workflows.writing_support import (
-    LeafReport,
-    RunningSummary,
-    SectionMemory,
-    WritingMemory,
-    WritingResult,
-    assemble,
-    gather_evidence,
-    resolve_sources,
+from longdoc.workflows.writing.evidence import gather_evidence, resolve_sources
+from longdoc.workflows.writing.memory import RunningSummary, SectionMemory, WritingMemory
+from longdoc.workflows.writing.outline import (
+    PlanNode,
+    even_split,
+    fit_to_target,
+    heading_path,
+    leaves,
+    outline_view,
+    to_nodes,
 )
+from longdoc.workflows.writing.quality import count_words, find_repeat, length_score, tail_words
+from longdoc.workflows.writing.result import LeafReport, WritingResult, assemble
 
 __all__ = [
     "LeafReport",

@@ -17,12 +17,15 @@ QUESTION = re.compile(r"<question>\n(.*?)\n</question>", re.S)
 
 
 class ExtractiveReader:
+    """Keeps every sentence with the keyword; answers with the notes."""
+
     def __init__(self, keyword: str) -> None:
         self.keyword = keyword.lower()
         self.parts_seen: list[int] = []
         self.max_prompt_words = 0
 
     def __call__(self, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
+        """Answer one request of the chain's roles."""
         user = messages[-1]["content"]
         if "candidate=" in user:  # the judge
             return '{"choice": 0, "reason": "first"}'

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from longdoc.agents.types import Completion
+from longdoc.agents.gateway.types import Completion
 
 __all__ = ["ResponseCache", "cache_key"]
 

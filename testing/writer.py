@@ -81,6 +81,7 @@ class ExactWriter:
         self.last_text = ""
 
     def __call__(self, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
+        """Answer one request of the writer's roles."""
         system, user = messages[0]["content"], messages[-1]["content"]
         assert "<instruction>" in user or "<notes>" in user, "every role gets its inputs"
         if system.startswith("You are the sub-planner"):

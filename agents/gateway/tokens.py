@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import httpx
 
-from longdoc.agents.types import Messages
+from longdoc.agents.gateway.types import Messages
 
 __all__ = ["TokenCounter"]
 
@@ -162,6 +162,6 @@ class TokenCounter:
         return sum(self._count_text(m["content"]) for m in messages) + overhead
 
     def _litellm_count(self, **kwargs: Any) -> int:
-        from longdoc.agents._litellm import litellm
+        from longdoc.agents.gateway._litellm import litellm
 
         return int(litellm().token_counter(model=self.litellm_model, **kwargs))

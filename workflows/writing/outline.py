@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pydantic import BaseModel, Field
 
 from longdoc.agents.writing import Section
-from longdoc.workflows.quality import count_words
+from longdoc.workflows.writing.quality import count_words
 
 __all__ = [
     "PlanNode",

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
+from longdoc.agents.delimiters import delimit, question_block
 from longdoc.agents.gateway import Gateway
-from longdoc.agents.prompts import delimit, question_block
-from longdoc.agents.types import Messages
+from longdoc.agents.gateway.types import Messages
 
 __all__ = [
     "ExtractedSentence",

@@ -17,7 +17,7 @@ from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from longdoc.errors import LongdocError
+from longdoc.errors import ReasonerOutputError
 
 __all__ = [
     "Candidate",
@@ -91,31 +91,6 @@ class Citation(BaseModel):
     fact_id: str | None = None
     match: Literal["exact", "fuzzy"] = "exact"
     score: float = 100.0
-
-
-class ReasonerOutputError(LongdocError):
-    """The reasoner's reply never validated; the verified evidence travels with the error.
-
-    Attributes:
-        run_id: the run (its extractions are checkpointed).
-        raw_text: the reasoner's last reply, verbatim.
-        facts: the verified facts it was shown, with their document offsets.
-        facts_extracted: sentences the extractor returned.
-        facts_dropped: sentences not found in the document.
-    """
-
-    def __init__(
-        self, run_id: str, raw_text: str, facts: list[Citation], *, extracted: int, dropped: int
-    ) -> None:
-        super().__init__(
-            f"the reasoner's reply is not valid JSON even after a repair (run {run_id}); "
-            f"the {len(facts)} verified facts it was shown are on this error",
-            run_id=run_id,
-            raw_text=raw_text,
-            facts=facts,
-            facts_extracted=extracted,
-            facts_dropped=dropped,
-        )
 
 
 class Normalised(NamedTuple):

@@ -12,31 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from longdoc.errors import LongdocError
+from longdoc.errors import BudgetError
 
 __all__ = ["BudgetError", "seam_margin", "split_to_budget"]
 
 _APPROX = re.compile(r"\w+|[^\w\s]")
 _SAMPLE_CHARS = 20_000
-
-
-class BudgetError(LongdocError):
-    """The token budget left for document text is too small to be useful.
-
-    Attributes:
-        budget: tokens left for one part of the document.
-        needed: the least budget that works.
-        detail: how the budget was computed.
-    """
-
-    def __init__(self, budget: int, needed: int, detail: str) -> None:
-        super().__init__(
-            f"only {budget} tokens are left for document text per call (need >= {needed}): "
-            f"{detail}; raise the context window or lower the notes/answer budgets",
-            budget=budget,
-            needed=needed,
-            detail=detail,
-        )
 
 
 def seam_margin(window: int) -> int:

@@ -18,7 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from longdoc.agents.types import Messages
+from longdoc.agents.gateway.backend import BackendReply
+from longdoc.agents.gateway.types import Messages
 
 __all__ = ["BackendReply", "ScriptedCall", "ScriptedModel", "count_word_tokens"]
 
@@ -30,16 +31,6 @@ _PRIMING = 3
 def count_word_tokens(text: str) -> int:
     """A fast deterministic tokenizer: words and punctuation marks are one token each."""
     return len(_TOKEN.findall(text))
-
-
-@dataclass(frozen=True)
-class BackendReply:
-    """What a backend returns for one request."""
-
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str = "stop"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from longdoc.agents.types import Messages
+from longdoc.agents.gateway.types import Messages
 
 __all__ = ["ParseFailure", "parse_model", "repair_messages", "response_format", "with_schema"]
 

@@ -13,19 +13,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from longdoc.agents.evidence import (
+from longdoc.agents.gateway import Gateway
+from longdoc.agents.gateway.structured import repair_messages, with_schema
+from longdoc.agents.reason import (
     Extraction,
     ReasonedAnswer,
     excerpt_block,
     extractor_messages,
     reasoner_messages,
 )
-from longdoc.agents.gateway import Gateway
-from longdoc.agents.structured import repair_messages, with_schema
-from longdoc.errors import LongdocError
-from longdoc.workflows.evidence import Candidate, Citation
+from longdoc.errors import BudgetError, CandidateOffsetError
+from longdoc.workflows.budget import seam_margin, split_to_budget
+from longdoc.workflows.reason.verify import Candidate, Citation
 from longdoc.workflows.sources import DocumentText
-from longdoc.workflows.splitting import BudgetError, seam_margin, split_to_budget
 
 __all__ = [
     "CandidateOffsetError",
@@ -75,7 +75,7 @@ def index_candidates(
     index: Any, query: str, doc_ids: Sequence[str] | None, k: int, neighbours: int
 ) -> list[Candidate]:
     """The question's hybrid top-``k`` chunks with neighbours, touching ones merged, best first."""
-    from longdoc.retrieval.search import pack
+    from longdoc.retrieval.packing import pack
 
     hits = index.search(query, k, mode="hybrid", doc_ids=doc_ids, neighbours=neighbours)
     # pack() with an unbounded budget only merges overlapping and adjacent chunks;
@@ -93,15 +93,6 @@ def index_candidates(
         )
         for p in passages
     ]
-
-
-class CandidateOffsetError(LongdocError):
-    """A piece of a candidate could not be found back in it (a splitter changed the text).
-
-    Attributes:
-        doc_id: the document.
-        char_start: where the candidate starts.
-    """
 
 
 def _pieces(cand: Candidate, budget: int, count: Callable[[str], int]) -> list[Candidate]:

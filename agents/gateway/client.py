@@ -23,112 +23,37 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from longdoc._portal import Portal
-from longdoc.agents._litellm import litellm
-from longdoc.agents.cache import ResponseCache, cache_key
-from longdoc.agents.ledger import Ledger, Usage
-from longdoc.agents.retry import RetryWait, is_transient, status_code_of
-from longdoc.agents.scripted import BackendReply
-from longdoc.agents.structured import (
+from longdoc.agents.gateway._litellm import litellm
+from longdoc.agents.gateway.backend import BackendReply, ModelBackend
+from longdoc.agents.gateway.cache import ResponseCache, cache_key
+from longdoc.agents.gateway.endpoint import Endpoint, _resolve_endpoint
+from longdoc.agents.gateway.ledger import Ledger, Usage
+from longdoc.agents.gateway.retry import RetryWait, is_transient, status_code_of
+from longdoc.agents.gateway.structured import (
     ParseFailure,
     parse_model,
     repair_messages,
     response_format,
     with_schema,
 )
-from longdoc.agents.tokens import TokenCounter
-from longdoc.agents.types import Completion, Messages, as_messages
+from longdoc.agents.gateway.types import Completion, Messages, as_messages
 from longdoc.config import Settings, load_settings
 from longdoc.errors import ContextWindowError, ModelCallError, StructuredOutputError
 
-__all__ = ["Counter", "Endpoint", "Gateway", "ModelBackend"]
+__all__ = ["Gateway"]
+
+
 
 T = TypeVar("T", bound=BaseModel)
+
+
 R = TypeVar("R")
-
-
-class Counter(Protocol):
-    """Counts tokens for one model (see :class:`~longdoc.agents.tokens.TokenCounter`)."""
-
-    @property
-    def source(self) -> str:
-        """Which tokenizer is used."""
-        ...
-
-    def count(self, text: str) -> int:
-        """Tokens in a text."""
-        ...
-
-    def count_messages(self, messages: Messages) -> int:
-        """Tokens of a chat prompt."""
-        ...
-
-
-class ModelBackend(Counter, Protocol):
-    """An in-process replacement for the HTTP model call (e.g. :class:`ScriptedModel`)."""
-
-    @property
-    def model_id(self) -> str:
-        """Identity for cache keys."""
-        ...
-
-    async def acomplete(self, messages: Messages, params: dict[str, Any]) -> BackendReply:
-        """Answer one request."""
-        ...
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where and how calls go, resolved once per gateway.
-
-    Attributes:
-        litellm_model: the model string handed to litellm.
-        api_base: the OpenAI-compatible base URL, or None for hosted providers.
-        api_key: the key sent, or None.
-        model_id: identity of the weights, used in cache keys.
-        counter: the token counter for this model.
-        backend: an in-process backend that replaces the HTTP call, if any.
-    """
-
-    litellm_model: str
-    api_base: str | None
-    api_key: str | None
-    model_id: str
-    counter: Counter
-    backend: ModelBackend | None = None
-
-
-def _resolve_endpoint(settings: Settings) -> Endpoint:
-    key = settings.api_key.get_secret_value() if settings.api_key else None
-    timeout = min(settings.request_timeout, 30.0)
-    if settings.is_local:
-        from longdoc.agents.local_server import get_local_server
-
-        server = get_local_server(
-            settings.gguf,
-            slots=settings.max_concurrency,
-            slot_context=settings.context_window,
-            threads=settings.local_threads,
-        )
-        model = f"openai/{server.alias}"
-        counter = TokenCounter(model, server.address, kind="llamacpp", timeout=timeout)
-        return Endpoint(model, server.api_base, key or "sk-local", server.model_id, counter)
-    model = settings.model
-    base = settings.api_base.rstrip("/") if settings.api_base else None
-    if base is None:
-        return Endpoint(model, None, key, model, TokenCounter(model))
-    root = base[: -len("/v1")] if base.endswith("/v1") else base
-    served_name = model.split("/", 1)[1] if "/" in model else model
-    kind = "vllm" if model.startswith("hosted_vllm/") else None
-    counter = TokenCounter(model, root, server_model=served_name, kind=kind, timeout=timeout)
-    # Keys for OpenAI-compatible servers that need none: litellm's openai client insists.
-    return Endpoint(model, base, key or "sk-none", f"{model}@{base}", counter)
 
 
 class Gateway:

@@ -9,7 +9,7 @@ from typing import Any
 
 from tenacity import RetryCallState, wait_exponential_jitter
 
-from longdoc.agents._litellm import litellm
+from longdoc.agents.gateway._litellm import litellm
 
 __all__ = ["RetryWait", "is_transient", "retry_after_seconds", "status_code_of"]
 

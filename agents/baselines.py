@@ -1,0 +1,35 @@
+"""The one-call baselines' role (vanilla truncation and RAG): prompt and call."""
+
+from __future__ import annotations
+
+from longdoc.agents.chain import _MANAGER_GOAL, Task
+from longdoc.agents.delimiters import _DATA_RULE, delimit, question_block
+from longdoc.agents.gateway import Gateway
+from longdoc.agents.gateway.types import Messages
+
+__all__ = ["answer_from_excerpts", "single_pass_messages"]
+
+
+
+def single_pass_messages(task: Task, query: str | None, excerpts: list[str]) -> Messages:
+    """Prompt of the one-call baselines (vanilla truncation and RAG) over document excerpts."""
+    body = "\n\n".join(f"<excerpt>\n{delimit(e)}\n</excerpt>" for e in excerpts)
+    goal = _MANAGER_GOAL[task].replace("the notes", "the excerpts")
+    system = "You answer from excerpts of a long document. " + _DATA_RULE
+    user = f"{question_block(query)}{body}\n\n{goal}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+async def answer_from_excerpts(
+    gateway: Gateway,
+    task: Task,
+    query: str | None,
+    excerpts: list[str],
+    *,
+    answer_tokens: int,
+    stage: str,
+) -> str:
+    """One call over excerpts of the document (the vanilla and RAG baselines)."""
+    messages = single_pass_messages(task, query, excerpts)
+    reply = await gateway.acomplete(messages, stage=stage, max_tokens=answer_tokens)
+    return reply.text.strip()
