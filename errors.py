@@ -10,19 +10,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    # type-only: the reasoner's error carries the citations it verified
-    from longdoc.workflows.reason.verify import Citation
+from typing import Any
 
 __all__ = [
+    "BudgetError",
+    "CandidateOffsetError",
     "ConfigError",
     "ContextWindowError",
+    "DocumentNotFoundError",
+    "EmbeddingModelMismatchError",
+    "EmptyDocumentError",
     "GatewayError",
+    "IndexBackendError",
     "LocalServerError",
     "LongdocError",
+    "MemorySessionError",
+    "MissingExtraError",
     "ModelCallError",
+    "ReasonerOutputError",
+    "RetrievalError",
+    "SourceNotFoundError",
+    "StrategyOptionError",
     "StructuredOutputError",
 ]
 
@@ -207,20 +215,22 @@ class ReasonerOutputError(LongdocError):
     Attributes:
         run_id: the run (its extractions are checkpointed).
         raw_text: the reasoner's last reply, verbatim.
-        facts: the verified facts it was shown, with their document offsets.
+        facts: the verified facts it was shown, with their document offsets
+            (:class:`~longdoc.workflows.reason.Citation` objects; typed ``object`` here
+            because errors.py sits below every other module).
         facts_extracted: sentences the extractor returned.
         facts_dropped: sentences not found in the document.
     """
 
     def __init__(
-        self, run_id: str, raw_text: str, facts: list[Citation], *, extracted: int, dropped: int
+        self, run_id: str, raw_text: str, facts: Sequence[object], *, extracted: int, dropped: int
     ) -> None:
         super().__init__(
             f"the reasoner's reply is not valid JSON even after a repair (run {run_id}); "
             f"the {len(facts)} verified facts it was shown are on this error",
             run_id=run_id,
             raw_text=raw_text,
-            facts=facts,
+            facts=list(facts),
             facts_extracted=extracted,
             facts_dropped=dropped,
         )
@@ -272,3 +282,51 @@ class MemorySessionError(LongdocError):
         session_id: the session concerned, when known.
         parameter: the argument that was invalid, when one was.
     """
+
+
+class StrategyOptionError(LongdocError):
+    """An option the chosen strategy does not use, or a value it cannot take.
+
+    Raised before any model call: an option is never silently dropped.
+
+    Attributes:
+        option: the option as the caller spelled it (``answer_tokens``, ``--run-id``).
+        strategy: the strategy it was given to (``chain``, ``rag``, ...).
+        problem: what is wrong with it.
+        accepted: the options that strategy takes.
+    """
+
+    option: str
+    strategy: str
+    problem: str
+    accepted: list[str]
+
+    def __init__(
+        self, option: str, strategy: str, problem: str, accepted: Sequence[str] = ()
+    ) -> None:
+        takes = f"; it takes {', '.join(accepted)}" if accepted else ""
+        super().__init__(
+            f"{strategy} strategy: option {option} {problem}{takes}",
+            option=option,
+            strategy=strategy,
+            problem=problem,
+            accepted=list(accepted),
+        )
+
+
+class MissingExtraError(LongdocError):
+    """An optional back-end is used but the extra that installs it is not.
+
+    Attributes:
+        extra: the extra to install (``local``, ``onnx``).
+        package: the missing distribution.
+        feature: what needs it, for people (``the embedded model (LONGDOC_MODEL=local)``).
+    """
+
+    def __init__(self, *, extra: str, package: str, feature: str) -> None:
+        super().__init__(
+            f"{feature} needs the {package!r} package: pip install 'longdoc[{extra}]'",
+            extra=extra,
+            package=package,
+            feature=feature,
+        )

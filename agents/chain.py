@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from longdoc.agents.delimiters import _DATA_RULE, delimit, question_block
+from longdoc.agents.delimiters import data_rule, delimit, question_block
 from longdoc.agents.gateway import Gateway
 from longdoc.agents.gateway.types import Messages
 
@@ -22,8 +22,12 @@ __all__ = [
 ]
 
 
-
 Task = Literal["qa", "summary", "code"]
+
+# The tags each role's user message uses: its data rule names them and delimit breaks them.
+_WORKER_TAGS = ("document_part", "notes", "question")
+_MANAGER_TAGS = ("notes", "question")
+_JUDGE_TAGS = ("notes", "question")
 
 
 _WORKER_SYSTEM = (
@@ -31,7 +35,7 @@ _WORKER_SYSTEM = (
     "each. You receive the notes written by the previous worker and the next part of the "
     "document, and you write the notes that the next worker will receive. Rewrite the notes; "
     "do not just append. Keep them short and factual: quote names, numbers and key phrases "
-    "exactly. " + _DATA_RULE
+    "exactly. " + data_rule(*_WORKER_TAGS)
 )
 
 
@@ -54,7 +58,7 @@ _WORKER_GOAL: dict[Task, str] = {
 
 _MANAGER_SYSTEM = (
     "You are the manager of a chain of agents that read a long document. You never see the "
-    "document itself, only the final notes the workers wrote. " + _DATA_RULE
+    "document itself, only the final notes the workers wrote. " + data_rule(*_MANAGER_TAGS)
 )
 
 
@@ -70,9 +74,11 @@ def worker_messages(
 ) -> Messages:
     """Prompt of worker ``index`` (1-based) of ``total``."""
     user = (
-        f"{question_block(query)}"
-        f"<notes>\n{delimit(notes) or '(none yet: you read the first part)'}\n</notes>\n\n"
-        f'<document_part index="{index}" of="{total}">\n{delimit(part)}\n</document_part>\n\n'
+        f"{question_block(query, *_WORKER_TAGS)}"
+        f"<notes>\n{delimit(notes, *_WORKER_TAGS) or '(none yet: you read the first part)'}"
+        "\n</notes>\n\n"
+        f'<document_part index="{index}" of="{total}">\n{delimit(part, *_WORKER_TAGS)}'
+        "\n</document_part>\n\n"
         f"{_WORKER_GOAL[task]} Reply with the new notes only."
     )
     return [{"role": "system", "content": _WORKER_SYSTEM}, {"role": "user", "content": user}]
@@ -80,23 +86,25 @@ def worker_messages(
 
 def manager_messages(task: Task, query: str | None, notes: str) -> Messages:
     """Prompt of the manager, who sees the final notes and the query only."""
-    user = f"{question_block(query)}<notes>\n{delimit(notes)}\n</notes>\n\n{_MANAGER_GOAL[task]}"
+    question = question_block(query, *_MANAGER_TAGS)
+    user = f"{question}<notes>\n{delimit(notes, *_MANAGER_TAGS)}\n</notes>\n\n{_MANAGER_GOAL[task]}"
     return [{"role": "system", "content": _MANAGER_SYSTEM}, {"role": "user", "content": user}]
 
 
 def judge_messages(task: Task, query: str | None, candidates: list[str]) -> Messages:
     """Prompt of the judge choosing the most reliable of several final notes."""
     blocks = "\n\n".join(
-        f'<notes candidate="{i}">\n{delimit(c)}\n</notes>' for i, c in enumerate(candidates)
+        f'<notes candidate="{i}">\n{delimit(c, *_JUDGE_TAGS)}\n</notes>'
+        for i, c in enumerate(candidates)
     )
     goal = "answering the question" if task == "qa" else "summarising the document"
     user = (
-        f"{question_block(query)}{blocks}\n\n"
+        f"{question_block(query, *_JUDGE_TAGS)}{blocks}\n\n"
         f"These notes were written by agents that read the same document in different orders. "
         f"Which candidate is the most complete and reliable basis for {goal}? "
         f'Reply as JSON: {{"choice": <candidate number>, "reason": "<one sentence>"}}.'
     )
-    system = "You judge the quality of notes about a long document. " + _DATA_RULE
+    system = "You judge the quality of notes about a long document. " + data_rule(*_JUDGE_TAGS)
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 

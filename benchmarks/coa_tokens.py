@@ -75,7 +75,7 @@ async def _timed(chain, doc, model):
     from longdoc.workflows.base import ProgressEvent
 
     marks, result = [], None
-    async for item in chain.astream(doc, "What happens to the main characters?"):
+    async for item in chain.astream("What happens to the main characters?", source=doc):
         if isinstance(item, ProgressEvent):
             if item.kind == "step":
                 marks.append((time.perf_counter(), model.in_model_seconds))

@@ -59,6 +59,7 @@ def load_items(limit: int | None, max_words: int | None) -> list[dict[str, Any]]
 def run_one(strategy: str, item: dict[str, Any], n: int, gateway: Any, index: Any) -> dict:
     from longdoc.api import aask
     from longdoc.errors import LongdocError
+    from longdoc.workflows.results import ReasonResult
 
     started = time.perf_counter()
     kwargs: dict[str, Any] = {"strategy": strategy, "gateway": gateway}
@@ -81,8 +82,8 @@ def run_one(strategy: str, item: dict[str, Any], n: int, gateway: Any, index: An
         "prompt": total.prompt_tokens,
         "completion": total.completion_tokens,
         "seconds": time.perf_counter() - started,
-        "extracted": (result and result.facts_extracted) or 0,
-        "dropped": (result and result.facts_dropped) or 0,
+        "extracted": result.facts_extracted if isinstance(result, ReasonResult) else 0,
+        "dropped": result.facts_dropped if isinstance(result, ReasonResult) else 0,
     }
 
 

@@ -7,7 +7,8 @@ all text written so far, as in AgentWrite's ``write`` step). Tokens are counted
 by the scripted tokenizer (words and punctuation marks). Target: our 10k/2k
 total ratio <= 6 (linear growth is 5).
 
-Part 2 (``--longbench``): S_l and words produced on
+Part 2 (``--longbench``): S_l (repeated paragraphs counted once; the raw S_l of
+every word beside it) and words produced on
 ../shared/data/writing/longbench_write_en.jsonl with any litellm model. With the
 embedded model the figures record plumbing only, not writing quality.
 
@@ -68,7 +69,7 @@ def ours(target: int, data_dir: str) -> dict:
     model = ScriptedModel(ExactWriter(plan=lambda w: [w // 6] * 6))
     settings = _settings(data_dir, context_window=131072, max_output_tokens=512)
     gateway = Gateway(settings, backend=model)
-    result = LongWriter(gateway).run(INSTRUCTION, target)
+    result = LongWriter(gateway).run(INSTRUCTION, words=target)
     per_call = [model.count_messages(c.messages) for c in model.calls]
     writer = [model.count_messages(c.messages) for c in model.calls if "writer of one" in
               c.messages[0]["content"]]  # fmt: skip
@@ -80,7 +81,9 @@ def ours(target: int, data_dir: str) -> dict:
         "leaves": [(n.title, n.words) for n in leaves(result.outline)],
         "title": result.title,
         "words": result.words,
+        "words_distinct": result.words_distinct,
         "s_l": result.length_score,
+        "s_l_raw": result.length_score_raw,
     }
 
 
@@ -135,7 +138,8 @@ def token_growth() -> None:
         )
     for target, (m, _b) in rows.items():
         first, last = m["writer_first_last"]
-        print(f"  {target:>6} words: ours wrote {m['words']} (S_l {m['s_l']:.1f}); "
+        print(f"  {target:>6} words: ours wrote {m['words']}, {m['words_distinct']} distinct "
+              f"(S_l {m['s_l']:.1f}, raw {m['s_l_raw']:.1f}); "
               f"first/last writer prompt {first}/{last} tokens")  # fmt: skip
     ratio = rows[10000][0]["prompt"] / rows[2000][0]["prompt"]
     base_ratio = rows[10000][1]["prompt"] / rows[2000][1]["prompt"]
@@ -153,21 +157,26 @@ def longbench(args: argparse.Namespace) -> None:
     rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines() if line]
     rows = rows[args.start : args.start + args.limit]
     overrides = model_overrides(args) | {"writing_max_leaf_words": args.max_leaf_words}
-    scores = []
+    scores, raw_scores = [], []
     with tempfile.TemporaryDirectory() as d:
         gateway = Gateway(_settings(d, **overrides))
         for i, row in enumerate(rows, start=args.start):
-            result = LongWriter(gateway).run(row["prompt"], int(row["length"]))
+            result = LongWriter(gateway).run(row["prompt"], words=int(row["length"]))
             scores.append(result.length_score)
+            raw_scores.append(result.length_score_raw)
             u = result.usage.total
             print(
-                f"[{i}] required {row['length']:>6} words, produced {result.words:>6}, "
-                f"S_l {result.length_score:5.1f}, {len(result.sections)} sections, "
+                f"[{i}] required {row['length']:>6} words, produced {result.words:>6} "
+                f"({result.words_distinct} without {result.repeats_left} repeated paragraphs), "
+                f"S_l {result.length_score:5.1f} (raw {result.length_score_raw:5.1f}), "
+                f"{len(result.sections)} sections, "
                 f"{u.calls} calls, {u.prompt_tokens} prompt tokens, {u.seconds:.0f} s"
             )
         gateway.close()
-    print(f"model {args.model}: mean S_l {sum(scores) / len(scores):.1f} over {len(scores)} "
-          "prompt(s) (a length score only; no quality is measured here)")  # fmt: skip
+    print(f"model {args.model}: mean S_l {sum(scores) / len(scores):.1f} "
+          f"(raw {sum(raw_scores) / len(raw_scores):.1f}) over {len(scores)} prompt(s) "
+          "(a length score only, repeated paragraphs counted once; no quality is measured "
+          "here)")  # fmt: skip
 
 
 def main() -> None:

@@ -60,11 +60,11 @@ def run_chat(args: argparse.Namespace) -> int:
 
     console = Console()
     chat = _chat(args)
-    messages = args.message or _lines(console)
-    for message in messages:
-        reply = chat.chat(message)
-        console.print(reply.answer, highlight=False)
-        console.print(f"[dim]context {reply.context_tokens} tokens[/]", highlight=False)
+    with chat.gateway:  # the CLI made it: closed when the chat ends
+        for message in args.message or _lines(console):
+            reply = chat.chat(message)
+            console.print(reply.answer, highlight=False)
+            console.print(f"[dim]context {reply.context_tokens} tokens[/]", highlight=False)
     return 0
 
 
@@ -126,6 +126,7 @@ def run_read(args: argparse.Namespace) -> int:
                 bar.update(task, completed=item.step, total=item.total)
         raise AssertionError("the read stream ended without a report")
 
-    report = chat.gateway.run_sync(go())
+    with chat.gateway:
+        report = chat.gateway.run_sync(go())
     print(f"read {report.chunks} chunk(s), {report.added} new, resumed={report.resumed}")
     return 0

@@ -7,8 +7,30 @@ import json
 from typing import Any
 
 from longdoc.cli.core import add_model_options, settings_from_args
+from longdoc.errors import StrategyOptionError
 
 __all__ = ["register"]
+
+
+# CLI flag -> the API option it sets. Which strategy takes which option is the API's
+# options models' business (longdoc.workflows.options): the CLI asks them.
+_FLAGS: dict[str, str] = {
+    "--direction": "direction",
+    "--vote": "vote",
+    "--notes-tokens": "notes_tokens",
+    "--answer-tokens": "answer_tokens",
+    "--run-id": "run_id",
+    "--candidates": "k",
+    "--verify-threshold": "threshold",
+    "--doc": "doc",
+    "--file": "path",
+}
+# Flags that only change what is printed, and the strategy whose result they show.
+_DISPLAY: dict[str, str] = {"--show-notes": "chain", "--show-dropped": "reason"}
+
+
+def _dest(flag: str) -> str:
+    return flag.removeprefix("--").replace("-", "_")
 
 
 def _add_chain_options(parser: argparse.ArgumentParser) -> None:
@@ -16,19 +38,15 @@ def _add_chain_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--direction",
         choices=["ltr", "rtl", "both"],
-        default="ltr",
         help="reading order; both = two paths and a judge (default ltr)",
     )
     group.add_argument("--vote", action="store_true", help="with both: majority vote of answers")
     group.add_argument("--notes-tokens", type=int, help="cap on each worker's notes")
-    group.add_argument("--answer-tokens", type=int, help="cap on the answer")
-    group.add_argument("--run-id", help="resume or name this run (default: derived from inputs)")
-    group.add_argument("--show-notes", action="store_true", help="print the final notes too")
+    group.add_argument("--answer-tokens", type=int, help="cap on the answer (every strategy)")
     group.add_argument(
-        "--show-dropped",
-        action="store_true",
-        help="print the extracted sentences that were not found in the document (reason)",
+        "--run-id", help="resume or name this run (chain, reason; default: derived from inputs)"
     )
+    group.add_argument("--show-notes", action="store_true", help="print the final notes too")
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
 
 
@@ -67,50 +85,68 @@ def _add_reason_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--verify-threshold", type=float, help="least fuzzy score 0-100 of a verified quote"
     )
+    group.add_argument(
+        "--show-dropped",
+        action="store_true",
+        help="print the extracted sentences that were not found in the document",
+    )
 
 
-def _reason_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "k": args.candidates,
-        "threshold": args.verify_threshold,
-        "answer_tokens": args.answer_tokens,
-        "run_id": args.run_id,
-    }
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    """The API options the command line gave (a flag left out, or switched off, is not given)."""
+    given: dict[str, Any] = {}
+    for flag, option in _FLAGS.items():
+        value = getattr(args, _dest(flag), None)
+        if value is not None and value is not False and option not in ("doc", "path"):
+            given[option] = value
+    return given
 
 
-def _chain_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "direction": args.direction,
-        "vote": args.vote,
-        "notes_tokens": args.notes_tokens,
-        "answer_tokens": args.answer_tokens,
-        "run_id": args.run_id,
-    }
+def _as_flags(e: StrategyOptionError) -> StrategyOptionError:
+    """The API's error, naming the command line's flags instead of the API's options."""
+    flags = {option: flag for flag, option in _FLAGS.items()}
+    accepted = [flags[o] for o in e.accepted if o in flags]
+    return StrategyOptionError(flags.get(e.option, e.option), e.strategy, e.problem, accepted)
+
+
+def _check(args: argparse.Namespace, given: dict[str, Any]) -> None:
+    """Every flag given is one the strategy uses: else one clear error, before any call."""
+    from longdoc.workflows.options import check_source, option_names, strategy_options
+
+    try:
+        strategy_options(args.strategy, given)
+        check_source(args.strategy, path=getattr(args, "file", None))
+    except StrategyOptionError as e:
+        raise _as_flags(e) from e
+    for flag, strategy in _DISPLAY.items():
+        if getattr(args, _dest(flag), False) and args.strategy != strategy:
+            accepted = option_names(args.strategy)
+            problem = f"is not used (it prints {strategy} results)"
+            raise _as_flags(StrategyOptionError(flag, args.strategy, problem, accepted))
 
 
 def run_ask(args: argparse.Namespace) -> int:
     """Answer a question, with a progress bar on standard error."""
     from longdoc.errors import LongdocError
 
+    given = _given(args)
+    _check(args, given)
     if args.strategy not in ("rag", "reason") and not (args.doc or args.file):
         raise LongdocError("say what to read: --doc ID or --file PATH")
-    kwargs: dict[str, Any] = {"doc": args.doc, "path": args.file, "strategy": args.strategy}
-    if args.strategy == "chain":
-        kwargs.update(_chain_kwargs(args))
-    if args.strategy == "reason":
-        kwargs.update(_reason_kwargs(args))
-    return _run(args, args.question, kwargs)
+    where: dict[str, Any] = {"doc": args.doc, "path": args.file}
+    return _run(args, args.question, where, given)
 
 
 def run_summarize(args: argparse.Namespace) -> int:
     """Summarise a file or folder, with a progress bar on standard error."""
-    kwargs: dict[str, Any] = {"path": args.path, "strategy": args.strategy}
-    if args.strategy == "chain":
-        kwargs.update(_chain_kwargs(args))
-    return _run(args, None, kwargs)
+    given = _given(args)
+    _check(args, given)
+    return _run(args, None, {"path": args.path}, given)
 
 
-def _run(args: argparse.Namespace, question: str | None, kwargs: dict[str, Any]) -> int:
+def _run(
+    args: argparse.Namespace, question: str | None, where: dict[str, Any], given: dict[str, Any]
+) -> int:
     from rich.console import Console
 
     from longdoc.agents.gateway import Gateway
@@ -119,12 +155,21 @@ def _run(args: argparse.Namespace, question: str | None, kwargs: dict[str, Any])
     err = Console(stderr=True)
     with Gateway(settings_from_args(args)) as gateway:
         try:
-            result = gateway.run_sync(_consume(gateway, question, kwargs, err))
+            stream = _stream(gateway, question, args.strategy, where, given)
+            result = gateway.run_sync(_consume(stream, err))
         except ReasonerOutputError as e:
             _print_evidence(e.facts)  # verified work is shown, not lost with the failed answer
             raise
     _print_result(result, args, err)
     return 0
+
+
+def _stream(
+    gateway: Any, question: str | None, strategy: Any, where: dict[str, Any], given: dict[str, Any]
+) -> Any:
+    from longdoc.api import astream_ask
+
+    return astream_ask(question, strategy=strategy, gateway=gateway, **where, **given)
 
 
 def _print_evidence(facts: list[Any]) -> None:
@@ -138,10 +183,9 @@ def _print_evidence(facts: list[Any]) -> None:
 _LABELS = {"worker": "workers", "extract": "extracting evidence"}
 
 
-async def _consume(gateway: Any, question: str | None, kwargs: dict[str, Any], err: Any) -> Any:
+async def _consume(stream: Any, err: Any) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from longdoc.api import astream_ask
     from longdoc.workflows.base import ProgressEvent
 
     result = None
@@ -154,7 +198,7 @@ async def _consume(gateway: Any, question: str | None, kwargs: dict[str, Any], e
     )
     with Progress(*columns, console=err, transient=False) as progress:
         task = progress.add_task("preparing", total=None, tokens=0)
-        async for item in astream_ask(question, gateway=gateway, **kwargs):
+        async for item in stream:
             if not isinstance(item, ProgressEvent):
                 result = item
                 continue
@@ -176,12 +220,14 @@ async def _consume(gateway: Any, question: str | None, kwargs: dict[str, Any], e
 
 
 def _print_result(result: Any, args: argparse.Namespace, err: Any) -> None:
+    from longdoc.workflows.results import ChainResult
+
     if args.json:
         print(json.dumps(result.model_dump(), indent=2, ensure_ascii=False))
         return
     print(result.answer)
     _print_citations(result, args, err)
-    if getattr(args, "show_notes", False) and result.final_notes:
+    if getattr(args, "show_notes", False) and isinstance(result, ChainResult):
         err.print("\n[bold]final notes[/]", highlight=False)
         print(result.final_notes)
     total = result.usage.total
@@ -197,9 +243,11 @@ def _print_result(result: Any, args: argparse.Namespace, err: Any) -> None:
 
 def _print_citations(result: Any, args: argparse.Namespace, err: Any) -> None:
     """Verified quotes under the answer: doc id, path, char range, quote (reason only)."""
-    citations = getattr(result, "citations", None)
-    if citations is None:
+    from longdoc.workflows.results import ReasonResult
+
+    if not isinstance(result, ReasonResult):
         return
+    citations = result.citations
     failed = result.extraction_failures
     err.print(
         f"[dim]evidence: {result.facts_extracted} sentences extracted, {result.facts_verified} "
@@ -207,6 +255,12 @@ def _print_citations(result: Any, args: argparse.Namespace, err: Any) -> None:
         f"{f'; {failed} extraction call(s) failed' if failed else ''}[/]",
         highlight=False,
     )
+    for f in result.failed_extractions[:5]:  # the first few; --json has them all
+        spans = ", ".join(f"{x.doc_id} chars {x.char_start}-{x.char_end}" for x in f.excerpts)
+        reply = " ".join((f.raw_text or "").split())[:80]
+        why = f.message.splitlines()[0] if f.message else ""
+        line = f"  call {f.group + 1} ({spans}): {f.error_type}: {why}; reply {reply!r}"
+        err.print(line, style="yellow", markup=False, highlight=False)
     if getattr(args, "show_dropped", False) and result.dropped_sentences:
         print("\nDropped (not found in the document):")
         for sentence in result.dropped_sentences:

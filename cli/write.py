@@ -24,11 +24,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     write.add_argument("prompt", help="what to write ('-' reads standard input)")
     write.add_argument("--words", type=int, required=True, help="the length wanted, in words")
     write.add_argument(
+        "--evidence",
         "--source",
+        dest="evidence",
         action="append",
         default=[],
         metavar="DOC_ID_OR_PATH",
-        help="ground the text in an indexed document, or a file/folder ingested first (repeatable)",
+        help="ground the text in an indexed document, or a file/folder ingested first "
+        "(repeatable; --source is the old name)",
     )
     write.add_argument("-o", "--output", help="write the Markdown here (default: standard output)")
     write.add_argument("--max-leaf-words", type=int, help="longest section written in one call")
@@ -49,6 +52,7 @@ def run_write(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from longdoc.agents.gateway import Gateway
+    from longdoc.api import astream_write
     from longdoc.config import with_overrides
     from longdoc.errors import LongdocError
 
@@ -59,15 +63,19 @@ def run_write(args: argparse.Namespace) -> int:
     if args.max_leaf_words:
         settings = with_overrides(settings, writing_max_leaf_words=args.max_leaf_words)
     err = Console(stderr=True)
-    kwargs = {"words": args.words, "sources": args.source, "run_id": args.run_id}
     with Gateway(settings) as gateway:
+        memory = None
         if args.memory_session:
             from longdoc.workflows.chat.turn import open_memory
             from longdoc.workflows.writing.graph import SectionMemory
 
-            kwargs["memory"] = SectionMemory(open_memory(args.memory_session, gateway))
+            memory = SectionMemory(open_memory(args.memory_session, gateway))
         try:
-            result = gateway.run_sync(_consume(gateway, prompt, kwargs, err))
+            stream = astream_write(
+                prompt, words=args.words, evidence=args.evidence, gateway=gateway,
+                memory=memory, run_id=args.run_id,
+            )  # fmt: skip
+            result = gateway.run_sync(_consume(stream, args.words, err))
         except LongdocError:
             err.print(
                 "[yellow]finished sections are kept: run the same command again to resume[/]",
@@ -78,10 +86,9 @@ def run_write(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _consume(gateway: Any, prompt: str, kwargs: dict[str, Any], err: Any) -> Any:
+async def _consume(stream: Any, words: int, err: Any) -> Any:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from longdoc.api import astream_write
     from longdoc.workflows.base import ProgressEvent
 
     result = None
@@ -93,8 +100,8 @@ async def _consume(gateway: Any, prompt: str, kwargs: dict[str, Any], err: Any) 
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=err, transient=False) as progress:
-        task = progress.add_task("preparing", total=kwargs["words"], tokens=0)
-        async for item in astream_write(prompt, gateway=gateway, **kwargs):
+        task = progress.add_task("preparing", total=words, tokens=0)
+        async for item in stream:
             if not isinstance(item, ProgressEvent):
                 result = item
                 continue
@@ -119,9 +126,29 @@ def _output(result: Any, args: argparse.Namespace, err: Any) -> None:
     resumed = ", resumed" if result.resumed else ""
     where = f" -> {args.output}" if args.output else ""
     err.print(
-        f"[dim]{result.words} words for {result.target_words} (S_l {result.length_score:.1f}), "
+        f"[dim]{_length(result)}, "
         f"{len(result.sections)} sections; {total.calls} calls ({total.cached_calls} cached), "
         f"{total.prompt_tokens} prompt + {total.completion_tokens} completion tokens; "
         f"run {result.run_id}{resumed}{where}[/]",
         highlight=False,
+    )
+    if result.repeats_left:
+        where_left = ", ".join(
+            f"{len(s.repeats_left)} in section {s.id}" for s in result.sections if s.repeats_left
+        )
+        err.print(
+            f"[yellow]{result.repeats_left} repeated paragraph(s) the repetition guard could "
+            f"not remove ({where_left}); S_l counts each once[/]",
+            highlight=False,
+        )
+
+
+def _length(result: Any) -> str:
+    """Words and S_l; with repeated paragraphs left, the distinct count beside the raw one."""
+    if result.words_distinct == result.words:
+        return f"{result.words} words for {result.target_words} (S_l {result.length_score:.1f})"
+    return (
+        f"{result.words} words ({result.words_distinct} without repeated paragraphs) for "
+        f"{result.target_words} (S_l {result.length_score:.1f}; "
+        f"{result.length_score_raw:.1f} counting the repeats)"
     )

@@ -24,7 +24,7 @@ def main() -> None:
         result = longdoc.write(
             "A short report on the Elliot family of Kellynch Hall and its money troubles.",
             words=words,
-            sources=[str(BOOK)],  # a path is ingested into the shared index first
+            evidence=[str(BOOK)],  # a path is ingested into the shared index first
             gateway=gateway,
         )
         out = Path("report.md")

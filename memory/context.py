@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from longdoc._delimiters import neutralise
 from longdoc.errors import MemorySessionError
 from longdoc.memory.types import ContextPiece, MemoryContext, TokenCounter
+from longdoc.retrieval.splitting import longest_prefix
 
 __all__ = ["CUT_MARK", "cap_tokens", "fit_context", "render"]
 
@@ -54,20 +55,13 @@ def _truncate(
 ) -> list[ContextPiece]:
     """Cut ``pieces[index]`` to the longest word prefix that fits; drop it if none does."""
     piece = pieces[index]
-    words = piece.text.split(" ")
 
-    def with_prefix(m: int) -> list[ContextPiece]:
-        cut = piece.model_copy(update={"text": " ".join(words[:m]) + CUT_MARK, "shortened": True})
+    def with_prefix(head: str) -> list[ContextPiece]:
+        cut = piece.model_copy(update={"text": head + CUT_MARK, "shortened": True})
         return [*pieces[:index], cut, *pieces[index + 1 :]]
 
-    lo, hi = 0, len(words) - 1  # invariant: prefix lo fits (0 = leave it out), hi+1 does not
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if count(render(with_prefix(mid))) <= budget:
-            lo = mid
-        else:
-            hi = mid - 1
-    return with_prefix(lo) if lo > 0 else [*pieces[:index], *pieces[index + 1 :]]
+    head = longest_prefix(piece.text, budget, lambda h: count(render(with_prefix(h))), sep=" ")
+    return with_prefix(head) if head else [*pieces[:index], *pieces[index + 1 :]]
 
 
 def fit_context(
@@ -130,12 +124,5 @@ def cap_tokens(text: str, limit: int, count: TokenCounter) -> str:
     """
     if count(text) <= limit:
         return text
-    words = text.split(" ")
-    lo, hi = 0, len(words) - 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if count(" ".join(words[:mid]) + CUT_MARK) <= limit:
-            lo = mid
-        else:
-            hi = mid - 1
-    return " ".join(words[:lo]) + CUT_MARK if lo > 0 else ""
+    head = longest_prefix(text, limit, lambda h: count(h + CUT_MARK), sep=" ")
+    return head + CUT_MARK if head else ""

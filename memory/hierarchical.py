@@ -348,8 +348,8 @@ class HierarchicalMemory(SyncAPI):
         self.state.mark_retrieved(self.session_id, [e.ordinal for e in episodes], now)
         marked = [e.model_copy(update={"last_retrieved": now}) for e in episodes]
         # Chroma keeps the bookkeeping beside the vector too, for anyone reading the collection.
-        self.store.collection.update(
-            ids=[f"{e.ordinal:012d}" for e in marked], metadatas=[_metadata(e) for e in marked]
+        self.store.update_metadata(
+            [f"{e.ordinal:012d}" for e in marked], [_metadata(e) for e in marked]
         )
 
     def tail(self, n: int | None = None) -> list[Episode]:

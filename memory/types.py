@@ -1,8 +1,10 @@
 """Data types, errors and the duck-typed protocols memory takes from its callers.
 
-memory/ sits below the agents and workflows, so the model-backed parts (the
-summarizer and the SCM controller) come in as objects that merely have the
-right methods; :mod:`longdoc.agents.memory` provides gateway-backed ones.
+memory/ sits beside the agents and below the workflows, so the model-backed parts
+(the summarizer and the SCM controller) come in as objects that merely have the
+right methods. The protocols are structural: :mod:`longdoc.agents.memory` provides
+gateway-backed ones that never import memory, and return their own plain data
+(anything with a decision's ``action`` and ``line``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ __all__ = [
     "ContextPiece",
     "Controller",
     "Decision",
+    "DecisionLike",
     "Episode",
     "MemoryContext",
     "MemorySessionError",
@@ -139,8 +142,22 @@ class Summarizer(Protocol):
         ...
 
 
+class DecisionLike(Protocol):
+    """What memory reads of a controller's choice for one recalled episode."""
+
+    @property
+    def action(self) -> Action:
+        """``raw`` (keep verbatim), ``summary`` (use ``line``) or ``drop``."""
+        ...
+
+    @property
+    def line(self) -> str:
+        """The one-line summary used with ``summary``."""
+        ...
+
+
 class Decision(BaseModel):
-    """The controller's choice for one recalled episode.
+    """The controller's choice for one recalled episode (a :class:`DecisionLike`).
 
     Attributes:
         action: ``raw`` (keep verbatim), ``summary`` (use ``line``) or ``drop``.
@@ -156,6 +173,6 @@ class Controller(Protocol):
 
     async def decide(
         self, query: str, episodes: Sequence[RecalledEpisode], spare_tokens: int
-    ) -> list[Decision]:
+    ) -> Sequence[DecisionLike]:
         """One decision per episode, in order, aiming to fit ``spare_tokens``."""
         ...

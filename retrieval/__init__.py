@@ -1,4 +1,4 @@
-"""Loading, chunking, embedding, the shared Chroma index and search.
+"""Loading, chunking and splitting, embedding, the shared Chroma index and search.
 
 Names are exported lazily so ``import longdoc.retrieval`` loads neither torch
 nor chromadb::
@@ -7,6 +7,7 @@ nor chromadb::
     index = Index()                       # collection "documents" under the data dir
     index.ingest(["docs/"], prune=True)
     passages = index.retrieve("who is Captain Wentworth?", budget=2000)
+    hits = await index.asearch("Captain Wentworth", 5)   # every method has an async twin
 """
 
 from __future__ import annotations
@@ -29,15 +30,19 @@ __all__ = [
     "Passage",
     "Record",
     "RetrievalError",
+    "Scope",
     "SearchHit",
+    "Searcher",
     "SourceNotFoundError",
     "Store",
     "approx_tokens",
     "get_embedder",
     "load_file",
+    "longest_prefix",
     "pack",
     "reciprocal_rank_fusion",
     "scan",
+    "split_to_budget",
 ]
 
 _WHERE = {
@@ -56,15 +61,19 @@ _WHERE = {
     "Passage": "models",
     "Record": "models",
     "RetrievalError": ".errors",
+    "Scope": "search",
     "SearchHit": "models",
+    "Searcher": "search",
     "SourceNotFoundError": ".errors",
     "Store": "store",
     "approx_tokens": "packing",
     "get_embedder": "embedding",
     "load_file": "loading",
+    "longest_prefix": "splitting",
     "pack": "packing",
     "reciprocal_rank_fusion": "packing",
     "scan": "loading",
+    "split_to_budget": "splitting",
 }
 
 

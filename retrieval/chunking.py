@@ -3,6 +3,10 @@
 Every chunk's ``text`` is the verbatim slice ``document.text[char_start:char_end]``;
 a code chunk's context header (file, class) lives in ``Chunk.header`` and is only
 prepended for embedding. No embedded text exceeds what the embedder reads.
+
+Prose goes through llama-index's ``SentenceSplitter``; code is split here with ``ast``
+because llama-index's ``CodeSplitter`` needs tree-sitter grammars (not a dependency),
+sizes chunks in characters, not the embedder's tokens, and returns text without offsets.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from longdoc.retrieval.models import Chunk, LoadedDocument
+from longdoc.retrieval.splitting import fit_then_cut, sentence_split
 
 __all__ = ["Chunker", "Piece"]
 
@@ -101,16 +106,15 @@ class Chunker:
 
     # --- prose -------------------------------------------------------------------------
     def _prose_pieces(self, text: str) -> list[Piece]:
-        from llama_index.core.node_parser import SentenceSplitter
-
-        splitter = SentenceSplitter(
-            chunk_size=self.chunk_size,
+        parts = sentence_split(
+            text,
+            self.chunk_size,
+            lambda s: range(self.count(s)),
             chunk_overlap=self.chunk_overlap,
-            tokenizer=lambda s: range(self.count(s)),
         )
         pieces: list[Piece] = []
         cursor = 0
-        for part in splitter.split_text(text):
+        for part in parts:
             start, end = _locate(text, part, cursor)
             pieces.append(Piece(start, end))
             cursor = start + 1
@@ -148,14 +152,16 @@ class Chunker:
         # Sentence splitting sums the token counts of its splits, which can differ
         # from the count of the joined text by a few word pieces; code units can be
         # any size. Anything over the embedder's limit is cut again here.
-        embed = [
-            f"{p.header}\n{text[p.start : p.end]}" if p.header else text[p.start : p.end]
-            for p in pieces
-        ]
-        out: list[Piece] = []
-        for p, n in zip(pieces, self.count_tokens(embed), strict=False):
-            out.extend([p] if n <= self.max_tokens else self._cut(text, p))
-        return out
+        def embed(p: Piece) -> str:
+            body = text[p.start : p.end]
+            return f"{p.header}\n{body}" if p.header else body
+
+        return fit_then_cut(
+            pieces,
+            limit=self.max_tokens,
+            count=lambda ps: self.count_tokens([embed(p) for p in ps]),
+            cut=lambda p, _n: self._cut(text, p),
+        )
 
     def _cut(self, text: str, p: Piece) -> list[Piece]:
         budget = self.max_tokens - (self.count(p.header) + 1 if p.header else 0)
@@ -168,17 +174,14 @@ class Chunker:
                     pos, acc = pos + acc, 0
                 acc += len(line)
             parts.append(Piece(pos, pos + acc, p.header, p.symbol, p.kind))
-            return [q for part in parts for q in self._fit(text, [part])]
+            return parts
         # One line over the limit: cut at a character proportional to the token count.
         n = self.count(text[p.start : p.end])
         step = max(1, (p.end - p.start) * budget // (n + 1) - 1)
-        return self._fit(
-            text,
-            [
-                Piece(s, min(s + step, p.end), p.header, p.symbol, p.kind)
-                for s in range(p.start, p.end, step)
-            ],
-        )
+        return [
+            Piece(s, min(s + step, p.end), p.header, p.symbol, p.kind)
+            for s in range(p.start, p.end, step)
+        ]
 
 
 def _locate(text: str, part: str, cursor: int) -> tuple[int, int]:
@@ -248,7 +251,7 @@ def _python_pieces(
 
 
 def _first_line(node: ast.stmt) -> int:
-    decorators = getattr(node, "decorator_list", [])
+    decorators: list[ast.expr] = getattr(node, "decorator_list", [])
     return min([node.lineno] + [d.lineno for d in decorators])
 
 

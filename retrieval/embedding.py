@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from longdoc._extras import import_extra
 from longdoc.errors import RetrievalError
 
 if TYPE_CHECKING:
@@ -161,6 +162,9 @@ def _onnx_cache_dir(data_dir: Path, model_path: str) -> Path:
     return data_dir / "onnx" / f"{Path(model_path).name}-{key}"
 
 
+_ONNX = "the onnx-int8 embedding back-end"
+
+
 class OnnxEmbedder(_TokenizerMixin):
     """A dynamically int8-quantized ONNX export of a mean-pooled BERT-style model.
 
@@ -180,9 +184,9 @@ class OnnxEmbedder(_TokenizerMixin):
 
         Raises:
             RetrievalError: the model is not mean-pooled or the export fails.
+            MissingExtraError: the ``[onnx]`` extra is not installed.
         """
-        import onnxruntime as ort
-
+        ort = import_extra("onnxruntime", extra="onnx", package="onnxruntime", feature=_ONNX)
         base = SentenceTransformerEmbedder(name)
         self.name, self.dimension, self.max_tokens = name, base.dimension, base.max_tokens
         self._normalize = any(type(m).__name__ == "Normalize" for m in base.model)
@@ -236,6 +240,8 @@ _EXPORT_LOCK = threading.Lock()
 
 def _export_int8(base: SentenceTransformerEmbedder, folder: Path) -> None:
     import torch
+
+    import_extra("onnx", extra="onnx", package="onnx", feature=_ONNX)  # the quantizer needs it
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     folder.mkdir(parents=True, exist_ok=True)

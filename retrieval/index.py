@@ -9,12 +9,13 @@ leaves the document readable, and the next ingest finishes the job.
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from longdoc.errors import DocumentNotFoundError
 from longdoc.retrieval.models import (
@@ -27,21 +28,17 @@ from longdoc.retrieval.models import (
     Passage,
     SearchHit,
 )
+from longdoc.retrieval.records import chunk_from_record, chunk_id, chunk_metadata, document_info
+from longdoc.retrieval.search import Scope, Searcher, SearchMode
 
 if TYPE_CHECKING:
     from longdoc.config import Settings
     from longdoc.retrieval.chunking import Chunker
     from longdoc.retrieval.embedding import Embedder
-from longdoc.retrieval.records import _chunk_meta, _doc_info, _to_chunk, chunk_id
 
 __all__ = ["Index", "ProgressCallback", "SearchMode"]
 
-
-
 DEFAULT_COLLECTION = "documents"
-
-
-SearchMode = Literal["dense", "bm25", "hybrid"]
 
 
 ProgressCallback = Callable[[IngestEvent], None]
@@ -49,6 +46,12 @@ ProgressCallback = Callable[[IngestEvent], None]
 
 class Index:
     """Chunks of documents in a Chroma collection, with dense, BM25 and hybrid search.
+
+    Every public method has an async twin (``aingest``, ``asearch``, ``aretrieve``,
+    ``alist_documents``, ``aread_document``, ``adelete_document``...) that runs it in a
+    worker thread with :func:`asyncio.to_thread`, so an event loop is never blocked by
+    Chroma, the embedder or BM25. Concurrent calls on one index are safe; BM25
+    rebuilds are serialised.
 
     Args:
         collection: the Chroma collection name.
@@ -85,6 +88,7 @@ class Index:
         self.store = Store(client, collection, self.embedder, self.retrieval.embed_batch_size)
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", where).strip("_") or "default"
         self.bm25 = Bm25Index(Path(self.settings.data_dir) / "bm25" / slug / collection)
+        self.searcher = Searcher(self.store, self.bm25)
         self._chunker: Chunker | None = None
 
     @property
@@ -253,7 +257,7 @@ class Index:
             self.store.upsert(
                 [chunk_id(c, doc.content_hash) for c in batch],
                 [c.text for c in batch],
-                [_chunk_meta(c, doc, len(chunks), now) for c in batch],
+                [chunk_metadata(c, doc, doc_chunks=len(chunks), ingested_at=now) for c in batch],
                 embed_texts=[c.embed_text for c in batch],
             )
             report.chunks_embedded += len(batch)
@@ -293,7 +297,7 @@ class Index:
         """Every stored document (its latest version), sorted by id."""
         latest: dict[str, DocumentInfo] = {}
         for _id, _t, m in self.store.get(where={"ordinal": 0}, include_documents=False):
-            info = _doc_info(m)
+            info = document_info(m)
             if info.doc_id not in latest or info.ingested_at > latest[info.doc_id].ingested_at:
                 latest[info.doc_id] = info
         return sorted(latest.values(), key=lambda d: d.doc_id)
@@ -304,7 +308,7 @@ class Index:
         Raises:
             DocumentNotFoundError: no such document.
         """
-        return _doc_info(self._current(doc_id)["meta"])
+        return document_info(self._current(doc_id)["meta"])
 
     def _current(self, doc_id: str) -> dict[str, Any]:
         versions = self._versions(doc_id)
@@ -323,7 +327,7 @@ class Index:
         """
         h = self._current(doc_id)["meta"]["doc_hash"]
         where = {"$and": [{"doc_id": doc_id}, {"doc_hash": h}]}
-        chunks = [_to_chunk(t or "", m) for _i, t, m in self.store.get(where=where)]
+        chunks = [chunk_from_record(t or "", m) for _i, t, m in self.store.get(where=where)]
         return sorted(chunks, key=lambda c: c.ordinal)
 
     def document_text(self, doc_id: str) -> str:
@@ -387,18 +391,8 @@ class Index:
         Returns:
             Hits best first; neighbours follow the hit they belong to.
         """
-        from longdoc.retrieval import search as searching  # cycle: search needs Index
-
-        return searching.search(
-            self,
-            query,
-            k,
-            mode=mode,
-            doc_ids=doc_ids,
-            path_glob=path_glob,
-            ordinal_range=ordinal_range,
-            neighbours=neighbours,
-        )
+        scope = self._scope(doc_ids, path_glob, ordinal_range)
+        return self.searcher.search(query, k, mode=mode, scope=scope, neighbours=neighbours)
 
     def retrieve(
         self,
@@ -426,13 +420,102 @@ class Index:
         k = k or max(5, budget // (self.retrieval.chunk_size // 2) + 5)
         return pack(self.search(query, k, **search_args), budget, count_tokens)
 
-    def _where(
+    # --- async twins --------------------------------------------------------------------
+    # Chroma, the embedder and BM25 block; each twin runs its sync method in a worker
+    # thread (asyncio.to_thread) so the event loop keeps serving other tasks meanwhile.
+
+    async def aingest(
+        self,
+        paths: Sequence[Path | str] | Path | str,
+        *,
+        prune: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """:meth:`ingest`, run in a worker thread so the event loop is not blocked.
+
+        ``on_progress`` is called in that worker thread: hand events to the loop with
+        ``loop.call_soon_threadsafe`` when the callback touches loop objects.
+        """
+        return await asyncio.to_thread(self.ingest, paths, prune=prune, on_progress=on_progress)
+
+    async def aingest_documents(
+        self, docs: Iterable[LoadedDocument], on_progress: ProgressCallback | None = None
+    ) -> IngestReport:
+        """:meth:`ingest_documents` in a worker thread (``on_progress`` is called there)."""
+        return await asyncio.to_thread(self.ingest_documents, docs, on_progress)
+
+    async def aingest_text(
+        self, text: str, doc_id: str, *, source: str | None = None, language: str | None = None
+    ) -> IngestReport:
+        """:meth:`ingest_text` in a worker thread."""
+        return await asyncio.to_thread(
+            self.ingest_text, text, doc_id, source=source, language=language
+        )
+
+    async def alist_documents(self) -> list[DocumentInfo]:
+        """:meth:`list_documents` in a worker thread."""
+        return await asyncio.to_thread(self.list_documents)
+
+    async def aget_document(self, doc_id: str) -> DocumentInfo:
+        """:meth:`get_document` in a worker thread (raises :class:`DocumentNotFoundError`)."""
+        return await asyncio.to_thread(self.get_document, doc_id)
+
+    async def aread_document(self, doc_id: str) -> list[Chunk]:
+        """:meth:`read_document` in a worker thread (raises :class:`DocumentNotFoundError`)."""
+        return await asyncio.to_thread(self.read_document, doc_id)
+
+    async def adocument_text(self, doc_id: str) -> str:
+        """:meth:`document_text` in a worker thread (raises :class:`DocumentNotFoundError`)."""
+        return await asyncio.to_thread(self.document_text, doc_id)
+
+    async def adelete_document(self, doc_id: str) -> int:
+        """:meth:`delete_document` in a worker thread (raises :class:`DocumentNotFoundError`)."""
+        return await asyncio.to_thread(self.delete_document, doc_id)
+
+    async def asearch(
+        self,
+        query: str,
+        k: int = 5,
+        *,
+        mode: SearchMode = "hybrid",
+        doc_ids: Sequence[str] | None = None,
+        path_glob: str | None = None,
+        ordinal_range: tuple[int, int] | None = None,
+        neighbours: int = 0,
+    ) -> list[SearchHit]:
+        """:meth:`search` in a worker thread (same arguments, same hits)."""
+        return await asyncio.to_thread(
+            self.search,
+            query,
+            k,
+            mode=mode,
+            doc_ids=doc_ids,
+            path_glob=path_glob,
+            ordinal_range=ordinal_range,
+            neighbours=neighbours,
+        )
+
+    async def aretrieve(
+        self,
+        query: str,
+        budget: int,
+        *,
+        count_tokens: Callable[[str], int] | None = None,
+        k: int | None = None,
+        **search_args: Any,
+    ) -> list[Passage]:
+        """:meth:`retrieve` in a worker thread (``count_tokens`` is called there)."""
+        return await asyncio.to_thread(
+            self.retrieve, query, budget, count_tokens=count_tokens, k=k, **search_args
+        )
+
+    def _scope(
         self,
         doc_ids: Sequence[str] | None,
         path_glob: str | None,
         ordinal_range: tuple[int, int] | None,
-    ) -> tuple[dict[str, Any] | None, set[str] | None]:
-        """A Chroma filter and the allowed doc ids (``set()`` = nothing matches)."""
+    ) -> Scope:
+        """The chunks a search may return: ``doc_ids`` and the documents matching ``path_glob``."""
         allowed = set(doc_ids) if doc_ids is not None else None
         if path_glob:
             matching = {
@@ -441,12 +524,9 @@ class Index:
                 if fnmatch.fnmatch(d.source, path_glob) or fnmatch.fnmatch(d.doc_id, path_glob)
             }
             allowed = matching if allowed is None else allowed & matching
-        clauses: list[dict[str, Any]] = []
-        if allowed is not None:
-            clauses.append({"doc_id": {"$in": sorted(allowed)}} if allowed else {})
-        if ordinal_range is not None:
-            lo, hi = ordinal_range
-            clauses += [{"ordinal": {"$gte": int(lo)}}, {"ordinal": {"$lte": int(hi)}}]
-        clauses = [c for c in clauses if c]
-        where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
-        return where, allowed
+        return Scope(
+            doc_ids=None if allowed is None else frozenset(allowed),
+            ordinal_range=None
+            if ordinal_range is None
+            else (int(ordinal_range[0]), int(ordinal_range[1])),
+        )

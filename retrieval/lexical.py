@@ -3,13 +3,16 @@
 bm25s indexes are immutable, so the index is rebuilt from Chroma when it is
 stale: every mutation marks it stale first (so a crash leaves it stale, never
 wrong), and a search rebuilds it when marked or when its size differs from the
-collection's.
+collection's. One lock per index makes a rebuild, a mark and a search atomic
+towards each other, so concurrent searches (threads of the async twins) neither
+rebuild at once nor lose the index between building and scoring it.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,12 +44,14 @@ class Bm25Index:
         self._retriever: Any = None
         self._ids: list[str] = []
         self._stem = _stemmer()
+        self._lock = threading.RLock()
 
     def mark_stale(self) -> None:
         """Record that the collection is about to change (call before writing)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / _STALE).touch()
-        self._retriever = None
+        with self._lock:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            (self.folder / _STALE).touch()
+            self._retriever = None
 
     def _tokenize(self, texts: list[str]) -> list[list[str]]:
         import bm25s
@@ -80,19 +85,20 @@ class Bm25Index:
         """
         import bm25s
 
-        self.mark_stale()
-        retriever = None
-        if ids:
-            retriever = bm25s.BM25()
-            retriever.index(self._tokenize(texts), show_progress=False)
-            tmp = self.folder / "bm25.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            retriever.save(str(tmp), show_progress=False)
-            shutil.rmtree(self.folder / "bm25", ignore_errors=True)
-            tmp.rename(self.folder / "bm25")
-        (self.folder / _IDS).write_text(json.dumps(ids), encoding="utf-8")
-        (self.folder / _STALE).unlink(missing_ok=True)
-        self._retriever, self._ids = retriever, list(ids)
+        with self._lock:
+            self.mark_stale()
+            retriever = None
+            if ids:
+                retriever = bm25s.BM25()
+                retriever.index(self._tokenize(texts), show_progress=False)
+                tmp = self.folder / "bm25.tmp"
+                shutil.rmtree(tmp, ignore_errors=True)
+                retriever.save(str(tmp), show_progress=False)
+                shutil.rmtree(self.folder / "bm25", ignore_errors=True)
+                tmp.rename(self.folder / "bm25")
+            (self.folder / _IDS).write_text(json.dumps(ids), encoding="utf-8")
+            (self.folder / _STALE).unlink(missing_ok=True)
+            self._retriever, self._ids = retriever, list(ids)
 
     def ensure(self, expected: int, fetch: Callable[[], tuple[list[str], list[str]]]) -> None:
         """Load the saved index, rebuilding it when stale or out of step.
@@ -101,16 +107,36 @@ class Bm25Index:
             expected: the number of records the collection holds now.
             fetch: returns ``(ids, texts)`` of every record, for a rebuild.
         """
-        if (self._retriever is None and not self._load()) or len(self._ids) != expected:
-            self.rebuild(*fetch())
+        with self._lock:
+            if (self._retriever is None and not self._load()) or len(self._ids) != expected:
+                self.rebuild(*fetch())
+
+    def ranked(
+        self, query: str, *, expected: int, fetch: Callable[[], tuple[list[str], list[str]]]
+    ) -> list[tuple[str, float]]:
+        """:meth:`ensure`, then :meth:`scores`, with no write in between.
+
+        Args:
+            query: the text to score the records against.
+            expected: the number of records the collection holds now.
+            fetch: returns ``(ids, texts)`` of every record, for a rebuild.
+
+        Returns:
+            ``(id, score)`` for every record with a positive score, best first.
+        """
+        with self._lock:
+            self.ensure(expected, fetch)
+            return self.scores(query)
 
     def scores(self, query: str) -> list[tuple[str, float]]:
         """``(id, score)`` for every record with a positive score, best first."""
-        if self._retriever is None or not self._ids:
+        with self._lock:
+            retriever, ids = self._retriever, self._ids
+        if retriever is None or not ids:
             return []
         tokens = self._tokenize([query])[0]
         if not tokens:
             return []
-        scores = self._retriever.get_scores(tokens)
+        scores = retriever.get_scores(tokens)
         order = scores.argsort()[::-1]
-        return [(self._ids[i], float(scores[i])) for i in order if scores[i] > 0]
+        return [(ids[i], float(scores[i])) for i in order if scores[i] > 0]

@@ -4,6 +4,10 @@ A folder walk honours ``.gitignore`` (pathspec), skips VCS folders, virtualenvs,
 ``node_modules``, binary and oversized files, never follows a symlink out of the
 root and cannot loop. One bad file becomes a :class:`LoadIssue`; it never stops
 the walk.
+
+Hand-written over pathspec, charset-normalizer and pypdf rather than llama-index's
+``SimpleDirectoryReader``, which reads one fixed encoding dropping undecodable bytes
+(``errors="ignore"``), knows no ``.gitignore`` and reads PDF only with another package.
 """
 
 from __future__ import annotations

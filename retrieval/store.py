@@ -81,7 +81,7 @@ class Store:
         self.embedder = embedder
         self.batch_size = batch_size
         self.client = client
-        self.collection = self._open(client, name)
+        self._collection = self._open(client, name)
         self._check_model()
 
     def _open(self, client: Any, name: str) -> Any:
@@ -101,12 +101,12 @@ class Store:
 
     def _check_model(self) -> None:
         self._stored_dim = 0
-        stored = self.collection.metadata or {}
+        stored = self._collection.metadata or {}
         model, dim = stored.get("embedding_model"), stored.get("embedding_dim")
         if model is None:  # created by someone else: adopt it only while empty
-            if self.collection.count():
+            if self._collection.count():
                 raise EmbeddingModelMismatchError(self.name, "<unknown>", self.embedder.identity)
-            self.collection.modify(
+            self._collection.modify(
                 metadata={
                     "embedding_model": self.embedder.identity,
                     "embedding_dim": self.embedder.dimension,
@@ -131,7 +131,7 @@ class Store:
 
     def count(self) -> int:
         """Number of records."""
-        return int(self.collection.count())
+        return int(self._collection.count())
 
     def embed(self, texts: Sequence[str]) -> Any:
         """Embeddings of ``texts`` (normalised float32 array)."""
@@ -161,7 +161,7 @@ class Store:
             embeddings = self.embed(embed_texts or texts)
         step = self.client.get_max_batch_size()
         for i in range(0, len(ids), step):
-            self.collection.upsert(
+            self._collection.upsert(
                 ids=list(ids[i : i + step]),
                 documents=list(texts[i : i + step]),
                 metadatas=list(metadatas[i : i + step]),
@@ -187,12 +187,12 @@ class Store:
         if ids is not None:
             if not ids:
                 return
-            res = self.collection.get(ids=list(ids), where=where, include=include)
+            res = self._collection.get(ids=list(ids), where=where, include=include)
             yield from _rows(res)
             return
         offset = 0
         while True:
-            res = self.collection.get(where=where, include=include, limit=_PAGE, offset=offset)
+            res = self._collection.get(where=where, include=include, limit=_PAGE, offset=offset)
             rows = list(_rows(res))
             yield from rows
             if len(rows) < _PAGE:
@@ -209,9 +209,16 @@ class Store:
         """Delete records by id or by metadata filter."""
         if ids is not None:
             for i in range(0, len(ids), _PAGE):
-                self.collection.delete(ids=list(ids[i : i + _PAGE]))
+                self._collection.delete(ids=list(ids[i : i + _PAGE]))
         elif where is not None:
-            self.collection.delete(where=where)
+            self._collection.delete(where=where)
+
+    def update_metadata(self, ids: Sequence[str], metadatas: Sequence[dict[str, Any]]) -> None:
+        """Replace the metadata of existing records, keeping their texts and vectors."""
+        for i in range(0, len(ids), _PAGE):
+            self._collection.update(
+                ids=list(ids[i : i + _PAGE]), metadatas=list(metadatas[i : i + _PAGE])
+            )
 
     def query(
         self, text: str, k: int = 5, where: dict[str, Any] | None = None
@@ -220,7 +227,7 @@ class Store:
         if k <= 0 or not self.count():
             return []
         vec = self.embed([text])
-        res = self.collection.query(
+        res = self._collection.query(
             query_embeddings=vec,
             n_results=min(k, self.count()),
             where=where,

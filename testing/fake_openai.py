@@ -3,7 +3,8 @@
 It runs on 127.0.0.1 in a thread (stdlib ``ThreadingHTTPServer``), answers
 ``POST /v1/chat/completions``, ``POST /tokenize`` (llama.cpp's shape, one token
 per whitespace-separated word) and ``GET /v1/models``, records every request,
-and counts how many chat requests are in flight at once.
+and counts how many chat requests are in flight at once. ``/tokenize`` can be
+made to fail for its next N requests (:meth:`FakeOpenAI.fail_tokenize`).
 
 Behaviour per request comes from a queue of scripted actions; when the queue
 is empty the ``responder`` callable builds the reply text from the request.
@@ -12,6 +13,7 @@ is empty the ``responder`` callable builds the reply text from the request.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -25,20 +27,29 @@ class Action:
     """One scripted reply.
 
     kind: "ok" (reply ``text``), "status" (HTTP ``status`` with an error body and
-    optional ``retry_after`` header), or "hang" (hold the request until the
-    server is stopped or ``release_hangs`` is called).
+    optional ``Retry-After`` header: seconds, or a string such as an HTTP date,
+    sent as given), or "hang" (hold the request until the server is stopped or
+    ``release_hangs`` is called).
     """
 
     kind: str
     text: str = ""
     status: int = 200
-    retry_after: float | None = None
+    retry_after: float | str | None = None
 
 
 def echo_last_user(request: dict[str, Any]) -> str:
     """Default responder: repeat the last user message."""
     users = [m["content"] for m in request["messages"] if m["role"] == "user"]
     return f"echo: {users[-1] if users else ''}"
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (a timeout, a cancelled call) closed the socket
+        # before a held reply was written: expected here, not worth a traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 @dataclass
@@ -52,6 +63,8 @@ class FakeOpenAI:
     actions: deque[Action] = field(default_factory=deque)
     requests: list[dict[str, Any]] = field(default_factory=list)
     tokenize_calls: int = 0
+    tokenize_failures: int = 0
+    tokenize_failure_status: int = 500
     in_flight: int = 0
     max_in_flight: int = 0
     _cond: threading.Condition = field(default_factory=threading.Condition)
@@ -62,8 +75,7 @@ class FakeOpenAI:
     def base_url(self) -> str:
         """``http://127.0.0.1:<port>`` of the running server."""
         assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def api_base(self) -> str:
@@ -75,13 +87,19 @@ class FakeOpenAI:
         with self._cond:
             self.actions.extend(actions)
 
+    def fail_tokenize(self, times: int, status: int = 500) -> None:
+        """Answer the next ``times`` ``/tokenize`` requests with HTTP ``status``."""
+        with self._cond:
+            self.tokenize_failures = times
+            self.tokenize_failure_status = status
+
     def release_hangs(self) -> None:
         """Let every hanging request finish (with a 500)."""
         self._hang.set()
 
     def start(self) -> FakeOpenAI:
         """Start serving on a free loopback port in a daemon thread."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._server = _Server(("127.0.0.1", 0), _make_handler(self))
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
@@ -107,6 +125,15 @@ class FakeOpenAI:
                     lambda: self.in_flight >= self.hold_until_inflight, self.hold_timeout
                 )
             return self.actions.popleft() if self.actions else None
+
+    def _tokenize_fails(self) -> int | None:
+        """The status to fail this ``/tokenize`` request with, or None to answer it."""
+        with self._cond:
+            self.tokenize_calls += 1
+            if self.tokenize_failures <= 0:
+                return None
+            self.tokenize_failures -= 1
+            return self.tokenize_failure_status
 
     def _leave(self) -> None:
         with self._cond:
@@ -153,7 +180,9 @@ def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             pass  # keep test output clean
 
-        def _send(self, status: int, payload: dict[str, Any], headers: dict | None = None) -> None:
+        def _send(
+            self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+        ) -> None:
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -173,8 +202,11 @@ def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length", 0))
             body = json.loads(self.rfile.read(length) or b"{}")
             if self.path == "/tokenize":
-                state.tokenize_calls += 1
-                self._send(200, _tokenize(state.dialect, body))
+                failure = state._tokenize_fails()
+                if failure is not None:
+                    self._send(failure, {"error": {"message": f"scripted {failure}"}})
+                else:
+                    self._send(200, _tokenize(state.dialect, body))
                 return
             if self.path != "/v1/chat/completions":
                 self._send(404, {"error": {"message": f"no route {self.path}"}})
@@ -190,7 +222,7 @@ def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 text = action.text if action else state.responder(body)
                 self._send(200, _completion_body(body, text))
             elif action.kind == "status":
-                headers = {}
+                headers: dict[str, str] = {}
                 if action.retry_after is not None:
                     headers["Retry-After"] = str(action.retry_after)
                 error = {"message": f"scripted {action.status}", "type": "scripted"}

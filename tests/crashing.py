@@ -22,7 +22,7 @@ def run_until_crash(workflow: Any, key: str, value: Any, run: Callable[[], Await
         workflow: a workflow whose ``gateway`` and ``_checkpointer`` are used.
         key: a state key of the workflow's graph.
         value: the value at which the save is "killed" (after the step's work ran).
-        run: the coroutine to run, e.g. ``lambda: chain.arun(doc, q, run_id="x")``.
+        run: the coroutine to run, e.g. ``lambda: chain.arun(q, source=doc, run_id="x")``.
     """
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 

@@ -75,3 +75,45 @@ def test_missing_file_is_a_clear_error(
     missing = tmp_path / "nope.txt"
     assert main(["ask", "Q?", "--file", str(missing)]) == 2
     assert "nope.txt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "flag", "strategy"),
+    [
+        (["--strategy", "vanilla", "--run-id", "mine"], "--run-id", "vanilla"),
+        (["--strategy", "vanilla", "--direction", "both"], "--direction", "vanilla"),
+        (["--candidates", "3"], "--candidates", "chain"),
+        (["--strategy", "reason", "--show-notes"], "--show-notes", "reason"),
+        (["--show-dropped"], "--show-dropped", "chain"),
+        (["--strategy", "rag"], "--file", "rag"),
+    ],
+)
+def test_a_flag_the_strategy_does_not_use_is_one_error_line(
+    server: FakeOpenAI,
+    book: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    flag: str,
+    strategy: str,
+) -> None:
+    assert main(["ask", "Q?", "--file", str(book), *args]) == 2
+    err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
+    assert err.startswith("error: ") and err.count("error:") == 1 and "Traceback" not in err
+    assert flag in err and f"{strategy} strategy" in err
+    assert server.requests == []  # refused before any call
+
+
+def test_summarize_rejects_a_chain_flag_with_vanilla(
+    server: FakeOpenAI, book: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["summarize", str(book), "--strategy", "vanilla", "--notes-tokens", "99"]) == 2
+    assert "--notes-tokens" in capsys.readouterr().err and server.requests == []
+
+
+def test_answer_tokens_caps_the_vanilla_answer(
+    server: FakeOpenAI, book: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["ask", "Q?", "--file", str(book), "--strategy", "vanilla", "--answer-tokens", "17"]
+    assert main(argv) == 0
+    [request] = server.requests
+    assert request.get("max_tokens", request.get("max_completion_tokens")) == 17

@@ -35,10 +35,14 @@ def test_a_document_reads_back_as_its_text(index: Index, austen_text: str) -> No
 
 
 def test_rag_answers_from_retrieved_chunks_within_the_window(index: Index) -> None:
+    from longdoc.workflows.results import RagResult
+
     seen: list[str] = []
+    caps: list[int] = []
 
     def model(messages: list, params: dict) -> str:
         seen.append(messages[-1]["content"])
+        caps.append(params["max_tokens"])
         return "Kellynch Hall"
 
     gateway = Gateway(
@@ -51,11 +55,13 @@ def test_rag_answers_from_retrieved_chunks_within_the_window(index: Index) -> No
             doc="opening.txt",
             index=index,
             gateway=gateway,
+            answer_tokens=40,
         )
     )
-    assert result.strategy == "rag" and result.parts >= 2
+    assert isinstance(result, RagResult) and result.parts >= 2 and result.source == "opening.txt"
     assert seen[0].count("<excerpt>") == result.parts
-    assert gateway.count_messages([{"role": "user", "content": seen[0]}]) + 64 <= 2048
+    assert caps == [40]  # answer_tokens reaches rag's one call
+    assert gateway.count_messages([{"role": "user", "content": seen[0]}]) + 40 <= 2048
 
 
 def test_rag_over_an_unknown_doc_id_is_an_error_naming_it(index: Index) -> None:

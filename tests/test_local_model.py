@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
+from typing import Any
 
+import httpx
 import pytest
 from pydantic import BaseModel
 
 from longdoc.agents.gateway import Gateway
-from longdoc.agents.gateway.local import default_gguf, get_local_server
+from longdoc.agents.gateway.local import default_gguf, get_local_server, pid_alive
 from longdoc.config import load_settings
 
 pytestmark = pytest.mark.slow
@@ -17,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def gateway() -> Iterator[Gateway]:
-    gw = Gateway(load_settings(max_concurrency=2, max_output_tokens=32))
+    gw = Gateway(load_settings(max_concurrency=2, max_output_tokens=32, local_threads=1))
     yield gw
     gw.close()
 
@@ -42,9 +45,11 @@ def test_short_completion_and_exact_token_count(gateway: Gateway) -> None:
 
 def test_the_server_is_shared_and_on_loopback(gateway: Gateway) -> None:
     endpoint = gateway.endpoint
-    again = get_local_server(None, slots=2, slot_context=8192)
+    data_dir = gateway.settings.data_dir
+    again = get_local_server(None, slots=2, slot_context=8192, threads=1, data_dir=data_dir)
     assert endpoint.api_base == again.api_base
     assert again.address.startswith("http://127.0.0.1:")
+    assert pid_alive(again.pid) and again.pid != os.getpid()  # its own process
 
 
 class Colour(BaseModel):
@@ -56,9 +61,33 @@ def test_structured_output_through_the_grammar(gateway: Gateway) -> None:
     assert isinstance(colour, Colour) and colour.name
 
 
+async def _busy_slots(address: str, calls: asyncio.Future[Any]) -> list[int]:
+    """How many of the server's slots were processing, polled until both were or the calls end."""
+    seen: list[int] = []
+    async with httpx.AsyncClient(trust_env=False) as client:
+        while not calls.done():
+            slots = (await client.get(f"{address}/slots")).json()
+            seen.append(sum(bool(slot["is_processing"]) for slot in slots))
+            if seen[-1] == len(slots):
+                break
+            await asyncio.sleep(0.01)  # a poll interval, not a wait for an outcome
+    return seen
+
+
 async def test_parallel_requests_use_the_slots(gateway: Gateway) -> None:
-    results = await asyncio.gather(
-        gateway.acomplete("Count to three.", max_tokens=8, cache=False),
-        gateway.acomplete("Say yes.", max_tokens=8, cache=False),
+    api_base = gateway.endpoint.api_base
+    assert api_base is not None
+    address = api_base.removesuffix("/v1")
+    # ignore_eos: each call generates exactly max_tokens, so both stay in flight a while
+    calls = asyncio.gather(
+        *(
+            gateway.acomplete(p, max_tokens=24, cache=False, extra_body={"ignore_eos": True})
+            for p in ("Count to three.", "Say yes.")
+        )
     )
-    assert all(r.completion_tokens > 0 for r in results)
+    seen = await _busy_slots(address, calls)
+    results = await calls
+    assert max(seen) == 2  # two slots processed at once: the calls ran in parallel
+    for result in results:
+        assert result.completion_tokens == 24 and result.finish_reason == "length"
+        assert result.text.strip() and result.attempts == 1

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_import_graph import package_modules
 
 import longdoc
 from longdoc.cli import main
@@ -110,3 +114,110 @@ def test_python_dash_m_and_entry_point(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "longdoc"
     version = subprocess.run([str(script), "--version"], capture_output=True, text=True)
     assert version.stdout.strip() == longdoc.__version__
+
+
+REPO = Path(longdoc.__file__).resolve().parent
+
+
+@pytest.mark.slow
+def test_python_started_in_the_repository_root_can_ingest(tmp_path: Path) -> None:
+    # The root on sys.path once made our workflows/ folder shadow the top-level `workflows`
+    # package llama-index-core imports: "No module named 'workflows.context'".
+    note = tmp_path / "note.txt"
+    note.write_text("Anne Elliot reads Captain Wentworth's letter twice.\n", encoding="utf-8")
+    code = (
+        "from longdoc.retrieval import Index\n"
+        f"report = Index().ingest([{str(note)!r}])\n"
+        "print(report.added, report.chunks_embedded)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "['note.txt'] 1"
+
+
+def test_the_root_folder_is_not_the_top_level_workflows(tmp_path: Path) -> None:
+    # `workflows.context` is what llama-index-core's first import needs
+    code = (
+        "import longdoc.workflows, workflows, workflows.context\n"
+        "print(workflows.__file__ == longdoc.workflows.__file__)"
+    )
+    # from the root (on sys.path) as from elsewhere: llama-index-workflows' package
+    for cwd in (REPO, tmp_path):
+        assert run_python(code, cwd) == "False"
+
+
+def _third_party_imports() -> dict[str, str]:
+    """Top-level third-party module -> one file of the package that imports it."""
+    found: dict[str, str] = {}
+    for path in package_modules().values():
+        rel = path.relative_to(REPO)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top not in ("longdoc", "__future__"):
+                    found.setdefault(top, str(rel))
+    return found
+
+
+def _canonical(requirement: str) -> str:
+    return re.sub(r"[-_.]+", "-", re.split(r"[<>=!~ \[;]", requirement, maxsplit=1)[0]).lower()
+
+
+def test_every_library_the_package_imports_is_declared() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
+    runtime = {_canonical(r) for r in project["dependencies"]}
+    optional = {_canonical(r) for name in ("local", "onnx") for r in extras[name]}
+    distributions = importlib.metadata.packages_distributions()
+    undeclared = [
+        f"{module} (imported by {where}; from {distributions.get(module)})"
+        for module, where in _third_party_imports().items()
+        if not {_canonical(d) for d in distributions.get(module, [module])} & (runtime | optional)
+    ]
+    assert not undeclared, "imported but not in pyproject's dependencies: " + ", ".join(undeclared)
+    # the optional back-ends stay out of a plain install
+    assert {"xllamacpp", "onnx", "onnxruntime"} <= optional and not optional & runtime
+
+
+@pytest.mark.parametrize(
+    ("missing", "extra"), [("xllamacpp", "local"), ("onnxruntime", "onnx")], ids=["local", "onnx"]
+)
+def test_a_missing_extra_is_one_clear_error(
+    missing: str, extra: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from longdoc.agents.gateway.local import get_local_server
+    from longdoc.errors import MissingExtraError
+    from longdoc.retrieval.embedding import OnnxEmbedder
+
+    monkeypatch.setitem(sys.modules, missing, None)  # what `import` meets when it is absent
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF")
+    with pytest.raises(MissingExtraError) as info:
+        if extra == "local":
+            get_local_server(gguf, slots=1, slot_context=512, threads=1, data_dir=tmp_path)
+        else:
+            OnnxEmbedder(data_dir=tmp_path)
+    assert (info.value.extra, info.value.package) == (extra, missing)  # type: ignore[attr-defined]
+    assert f"pip install 'longdoc[{extra}]'" in str(info.value)
+    if extra == "onnx":  # imported here; the embedded server imports xllamacpp in its process
+        assert isinstance(info.value.__cause__, ModuleNotFoundError)
+
+
+def test_a_broken_install_is_not_called_a_missing_extra(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from longdoc._extras import import_extra
+
+    (tmp_path / "half_installed").mkdir()
+    (tmp_path / "half_installed" / "__init__.py").write_text("import no_such_dependency\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError) as info:
+        import_extra("half_installed", extra="x", package="half-installed", feature="a test")
+    assert info.value.name == "no_such_dependency"

@@ -487,3 +487,83 @@ def test_invalid_replies_are_reported_and_every_request_fits_a_tiny_window() -> 
     assert max(sizes) <= 1024
     assert result.extraction_failures == result.parts and result.facts_extracted == 0
     assert result.answer == settings.reason_not_found
+
+
+# --- a failed extraction is a typed record (issue 13) ------------------------------------------
+INVALID = '{"sentences": [{"chunk": "P1"}]}'  # no "sentence": never a valid Extraction
+
+
+class FailsOnMarker3(Scripted):
+    """Every call answers as Scripted does, except the one shown paragraph 3: always invalid."""
+
+    def __call__(self, messages: list, params: dict) -> str:
+        if "Marker 3 note 0." in messages[1]["content"]:
+            self.extract_calls.append(dict(EXCERPT.findall(messages[1]["content"])))
+            return INVALID
+        return super().__call__(messages, params)
+
+
+def test_a_failed_extraction_is_a_typed_record_and_the_other_calls_are_cited() -> None:
+    from longdoc.workflows.reason import FailedExtraction
+
+    model = FailsOnMarker3(first_sentences, names=[f"F{i}" for i in range(1, 6)])
+    rtr = reasoner(model, concurrency=1)
+    marked = marked_document(rtr)
+    result = rtr.run(QUESTION, source=marked, run_id="one-fails")
+    [failed] = result.failed_extractions
+    assert isinstance(failed, FailedExtraction) and result.extraction_failures == 1
+    assert (failed.group, failed.error_type, failed.raw_text) == (
+        2,
+        "StructuredOutputError",
+        INVALID,
+    )
+    assert "sentence" in failed.message and len(model.extract_calls) == 7  # call 3 was repaired
+    [span] = failed.excerpts
+    shown = marked[span.char_start : span.char_end]
+    assert span.tag == "P1" and shown.startswith("Marker 3 note 0.") and "Marker 4" not in shown
+    assert span.doc_id == result.citations[0].doc_id
+    # the other five calls' facts are verified and cited, at their offsets
+    assert result.facts_verified == 5 and not result.citations_fallback
+    assert [c.quote for c in result.citations] == [f"Marker {i} note 0." for i in (1, 2, 4, 5, 6)]
+    assert all(marked[c.char_start : c.char_end] == c.quote for c in result.citations)
+    # the record went through the checkpoint as plain JSON and comes back typed
+    again = reasoner(FailsOnMarker3(first_sentences), concurrency=1).run(
+        QUESTION, source=marked, run_id="one-fails"
+    )
+    assert again.usage.total.calls == 0 and again.failed_extractions == [failed]
+    assert (
+        json.loads(json.dumps(again.model_dump()))["failed_extractions"][0]["raw_text"] == INVALID
+    )
+
+
+def test_failures_checkpointed_before_the_typed_record_still_read() -> None:
+    from longdoc.workflows.reason import FailedExtraction
+
+    old = FailedExtraction.model_validate({"call": 4, "error": "1 validation error"})
+    assert (old.group, old.message, old.excerpts, old.raw_text) == (
+        4,
+        "1 validation error",
+        [],
+        None,
+    )
+
+
+def test_cli_names_the_failed_extraction_call_and_its_reply(
+    server: FakeOpenAI,
+    tmp_path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from longdoc.cli import main
+
+    server.responder = lambda request: "no JSON at all"
+    monkeypatch.setenv("LONGDOC_MODEL", "openai/fake")
+    monkeypatch.setenv("LONGDOC_API_BASE", server.api_base)
+    monkeypatch.setenv("LONGDOC_CONTEXT_WINDOW", "2048")
+    book = tmp_path / "book.txt"
+    book.write_text("Sir Walter Elliot lived at Kellynch Hall. He was vain.", encoding="utf-8")
+    assert main(["ask", "Who?", "--file", str(book), "--strategy", "reason"]) == 0
+    err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
+    assert "1 extraction call(s) failed" in err
+    assert f"call 1 ({book} chars 0-54): StructuredOutputError:" in err
+    assert "reply 'no JSON at all'" in err

@@ -4,28 +4,50 @@ A run is identified by a run id. By default the id is derived from everything
 that determines the run (strategy, model, options, query, document), so running
 the same command again resumes an interrupted run, or returns a finished one,
 without repeating model calls.
+
+:class:`Workflow` is the base of every workflow class: it holds the gateway and
+the checkpointer, stores a run's inputs as run files, and runs a graph to a
+result (:meth:`Workflow._execute`). A subclass writes ``astream`` (its inputs,
+graph and result) and gets the rest of the trio from :func:`drained` and
+:func:`blocking`::
+
+    class ChainOfAgents(Workflow):
+        async def astream(self, query=None, *, source, run_id=None): ...
+        arun = drained(astream)
+        run = blocking(arun)
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel
+
+from longdoc.errors import LongdocError
+
+if TYPE_CHECKING:
+    from longdoc.agents.gateway import Gateway
 
 __all__ = [
     "GraphRun",
     "ProgressEvent",
+    "RunSpec",
+    "Workflow",
+    "blocking",
     "checkpointer",
     "derive_run_id",
+    "drained",
     "emit_progress",
+    "last_result",
     "load_json",
     "run_or_resume",
     "save_json_atomic",
@@ -33,6 +55,10 @@ __all__ = [
     "saver_scope",
     "stream_graph",
 ]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+W = TypeVar("W", bound="Workflow")
 
 
 class ProgressEvent(BaseModel):
@@ -230,3 +256,125 @@ async def run_or_resume(
                 else:
                     values = item
     yield GraphRun(values, before)
+
+
+# --- the workflow base ------------------------------------------------------------------------
+@dataclass
+class RunSpec:
+    """One run of a graph, as :func:`run_or_resume` takes it (see there for the fields)."""
+
+    graph: Any
+    context: Any
+    run_id: str
+    fresh: Mapping[str, Any]
+    stage: str
+    total: int
+    progress_key: str
+    finished: Callable[[dict[str, Any]], bool]
+    recursion_limit: int
+
+
+class Workflow:
+    """The base of every workflow class: its gateway, its checkpointer and its run files.
+
+    Args:
+        gateway: the model gateway (a default one from the environment when None).
+        checkpointer: a LangGraph checkpointer; default SQLite under the data dir.
+    """
+
+    def __init__(self, gateway: Gateway | None, *, checkpointer: Any = None) -> None:
+        if gateway is None:
+            from longdoc.agents.gateway import Gateway
+
+            gateway = Gateway()
+        self.gateway = gateway
+        # Tests swap it for a saver that dies mid-save (tests/crashing.py).
+        self._checkpointer = checkpointer
+
+    def _saver(self) -> AbstractAsyncContextManager[Any]:
+        return saver_scope(self._checkpointer, self.gateway.settings.data_dir)
+
+    def run_dir(self, run_id: str) -> Path:
+        """Where run ``run_id`` keeps its files (its plan, parts, chunks)."""
+        return self.gateway.settings.data_dir / "runs" / run_id
+
+    def run_file(self, run_id: str, name: str, make: Callable[[], Any]) -> Any:
+        """The run's JSON file ``name``: read back when present, else ``make()`` stored.
+
+        What a run was planned on is stored with it, so a resume sends exactly the
+        same prompts whatever changed in between (a tokenizer, a splitter).
+        """
+        path = self.run_dir(run_id) / name
+        if path.is_file():
+            return load_json(path)
+        data = make()
+        save_json_atomic(path, data)
+        return data
+
+    async def _execute(
+        self, spec: RunSpec, result: Callable[[GraphRun], Awaitable[R]]
+    ) -> AsyncIterator[ProgressEvent | R]:
+        """Run or resume ``spec``, yielding its progress events, then ``result(run)``."""
+        async for item in run_or_resume(
+            spec.graph, self._saver(), spec.context, run_id=spec.run_id, fresh=spec.fresh,
+            stage=spec.stage, total=spec.total, progress_key=spec.progress_key,
+            finished=spec.finished, recursion_limit=spec.recursion_limit,
+        ):  # fmt: skip
+            if isinstance(item, ProgressEvent):
+                yield item
+            else:
+                yield await result(item)
+
+
+async def last_result(stream: AsyncIterator[ProgressEvent | R]) -> R:
+    """Drain a workflow's stream and keep its result (the one item that is no event).
+
+    Raises:
+        LongdocError: the stream ended without a result (a bug in the workflow).
+    """
+    found: list[R] = []
+    async for item in stream:
+        if not isinstance(item, ProgressEvent):
+            found.append(item)
+    if not found:
+        raise LongdocError("the run ended without a result")
+    return found[-1]
+
+
+def _named_after(twin: Any, source: Any, name: str, doc: str) -> None:
+    """Give a generated method its name, doc and the parameters of the method it wraps."""
+    twin.__module__ = source.__module__
+    twin.__name__ = name
+    twin.__qualname__ = source.__qualname__.replace(source.__name__, name)
+    twin.__doc__ = doc
+    # help() and IDEs show the real parameters; the return differs, so it is left out.
+    signature = inspect.signature(source)
+    twin.__signature__ = signature.replace(return_annotation=inspect.Signature.empty)
+
+
+def drained(
+    astream: Callable[Concatenate[W, P], AsyncIterator[ProgressEvent | R]],
+) -> Callable[Concatenate[W, P], Coroutine[Any, Any, R]]:
+    """``arun`` from ``astream``: the same parameters, the result without the events."""
+
+    async def arun(self: W, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await last_result(astream(self, *args, **kwargs))
+
+    source = astream.__name__  # astream -> arun, astream_read -> aread
+    name = "arun" if source == "astream" else source.replace("stream_", "")
+    doc = f"Run or resume to the end and return the result (see :meth:`{source}`)."
+    _named_after(arun, astream, name, doc)
+    return arun
+
+
+def blocking(
+    method: Callable[Concatenate[W, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[W, P], R]:
+    """The sync twin of an async workflow method, run on the gateway's event loop."""
+
+    def run(self: W, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.gateway.run_sync(method(self, *args, **kwargs))
+
+    name = method.__name__.removeprefix("a")
+    _named_after(run, method, name, f"Sync :meth:`{method.__name__}`.")
+    return run

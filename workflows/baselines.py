@@ -14,11 +14,11 @@ from typing import Any
 from longdoc.agents.baselines import answer_from_excerpts, single_pass_messages
 from longdoc.agents.chain import Task
 from longdoc.agents.gateway import Gateway
-from longdoc.errors import BudgetError, LongdocError
+from longdoc.errors import LongdocError
 from longdoc.workflows.base import derive_run_id
-from longdoc.workflows.budget import seam_margin
-from longdoc.workflows.results import StrategyResult
-from longdoc.workflows.sources import DocumentText, default_task
+from longdoc.workflows.budget import tokens_left
+from longdoc.workflows.results import RagResult, VanillaResult
+from longdoc.workflows.sources import DocumentText, as_document, default_task
 
 __all__ = ["excerpt_budget", "head_and_tail", "rag", "vanilla"]
 
@@ -29,17 +29,13 @@ def excerpt_budget(gateway: Gateway, task: Task, query: str | None, answer_token
     Raises:
         BudgetError: the window cannot hold the instructions, query and answer.
     """
-    frame = gateway.count_messages(single_pass_messages(task, query, [""]))
-    margin = seam_margin(gateway.context_window)
-    budget = gateway.context_window - frame - answer_tokens - margin
-    if budget < 64:
-        raise BudgetError(
-            budget,
-            64,
-            f"window {gateway.context_window} - prompt {frame} "
-            f"- answer {answer_tokens} - margin {margin}",
-        )
-    return budget
+    return tokens_left(
+        window=gateway.context_window,
+        frame=gateway.count_messages(single_pass_messages(task, query, [""])),
+        reserved={"answer": answer_tokens},
+        floor=64,
+        what="document text in a one-call prompt",
+    )
 
 
 def _prefix_within(text: str, budget: int, count: Callable[[str], int]) -> int:
@@ -69,12 +65,20 @@ def head_and_tail(text: str, budget: int, count: Callable[[str], int]) -> list[s
 
 async def vanilla(
     gateway: Gateway,
-    doc: DocumentText,
     query: str | None = None,
     *,
+    source: DocumentText | str,
     answer_tokens: int | None = None,
-) -> StrategyResult:
-    """Answer (or summarise) in one call over the head and tail of the document."""
+) -> VanillaResult:
+    """Answer (or summarise) in one call over the head and tail of the document.
+
+    Args:
+        gateway: the model gateway.
+        query: the question; None summarises.
+        source: the document (a string is raw text).
+        answer_tokens: cap on the answer; default ``settings.max_output_tokens``.
+    """
+    doc = as_document(source)
     task = default_task(doc, query)
     answer_tokens = answer_tokens or gateway.settings.max_output_tokens
     start = gateway.usage()
@@ -83,9 +87,8 @@ async def vanilla(
     answer = await answer_from_excerpts(
         gateway, task, query, excerpts, answer_tokens=answer_tokens, stage="vanilla"
     )
-    return StrategyResult(
+    return VanillaResult(
         answer=answer,
-        strategy="vanilla",
         task=task,
         query=query,
         source=doc.name,
@@ -97,22 +100,20 @@ async def vanilla(
 
 async def rag(
     gateway: Gateway,
-    index: Any,
     query: str,
     *,
+    index: Any,
     doc_ids: list[str] | None = None,
     answer_tokens: int | None = None,
-    source: str = "index",
-) -> StrategyResult:
+) -> RagResult:
     """Answer in one call over the question's top chunks from the shared index.
 
     Args:
         gateway: the model gateway.
-        index: the shared :class:`~longdoc.retrieval.Index`.
         query: the question (RAG needs one).
-        doc_ids: restrict retrieval to these documents.
-        answer_tokens: cap on the answer.
-        source: a label for the result.
+        index: the shared :class:`~longdoc.retrieval.Index`.
+        doc_ids: restrict retrieval to these documents (None: the whole index).
+        answer_tokens: cap on the answer; default ``settings.max_output_tokens``.
     """
     if not query:
         raise LongdocError("the rag strategy needs a question; use chain or vanilla to summarise")
@@ -129,12 +130,10 @@ async def rag(
     answer = await answer_from_excerpts(
         gateway, "qa", query, excerpts, answer_tokens=answer_tokens, stage="rag"
     )
-    return StrategyResult(
+    return RagResult(
         answer=answer,
-        strategy="rag",
-        task="qa",
         query=query,
-        source=source,
+        source=",".join(doc_ids) if doc_ids else "index",
         run_id=derive_run_id("rag", query=query, docs=doc_ids),
         parts=len(excerpts),
         usage=gateway.usage() - start,

@@ -1,44 +1,47 @@
-"""The typed result every question-answering or summarisation strategy returns."""
+"""The typed results of the question-answering and summarisation strategies.
+
+Every strategy returns a subclass of :class:`StrategyResult` (answer, usage, run id
+and the rest they share) tagged by ``strategy``; :data:`AskResult` is their
+discriminated union, so a stored result (``model_dump``) validates back into the
+class that produced it::
+
+    TypeAdapter(AskResult).validate_python(result.model_dump())
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 from longdoc.agents.gateway.ledger import Usage
+from longdoc.workflows.reason.failures import FailedExtraction
 from longdoc.workflows.reason.verify import Citation
 
-__all__ = ["StrategyResult"]
+__all__ = [
+    "AskResult",
+    "ChainResult",
+    "RagResult",
+    "ReasonResult",
+    "StrategyResult",
+    "VanillaResult",
+]
 
 
 class StrategyResult(BaseModel):
-    """What ``chain``, ``vanilla`` and ``rag`` return.
+    """What every strategy's result holds (the base of :data:`AskResult`).
 
     Attributes:
         answer: the answer (or summary).
-        strategy: ``chain``, ``vanilla`` or ``rag``.
+        strategy: ``chain``, ``vanilla``, ``rag`` or ``reason``: which subclass this is.
         task: ``qa``, ``summary`` or ``code``.
         query: the question, or None for a summary.
-        source: the document's name.
-        run_id: the run's id (resume with it).
-        final_notes: the notes the manager answered from (chain only).
-        worker_notes: per path, every worker's notes, when asked for (chain only).
-        direction: reading order used (chain only).
-        judge_reason: why the judge or the vote chose a path (multi-path only).
+        source: the document's name (``index`` or the doc ids when searched in the index).
+        run_id: the run's id (resume with it: chain and reason).
         parts: document parts read (chain), excerpts sent (baselines) or extraction
             calls (reason).
         resumed: True when this invocation continued an interrupted run.
         usage: calls, tokens and seconds of this invocation, per stage.
-        citations: verified quotes the answer rests on, with document offsets (reason only).
-        citations_fallback: the reasoner named no valid fact, so every verified fact it
-            saw is cited (reason only).
-        facts_extracted: sentences the extractor returned (reason only).
-        facts_verified: sentences found in the document (reason only).
-        facts_dropped: sentences not found, counted as hallucinated (reason only).
-        dropped_sentences: those sentences as the model gave them, for auditing
-            (the first 200; reason only).
-        extraction_failures: extraction calls whose reply never validated (reason only).
     """
 
     answer: str
@@ -47,18 +50,70 @@ class StrategyResult(BaseModel):
     query: str | None = None
     source: str
     run_id: str
-    final_notes: str | None = None
-    worker_notes: list[list[str]] | None = None
-    direction: str | None = None
-    judge_reason: str | None = None
     parts: int = 0
     resumed: bool = False
     usage: Usage = Field(default_factory=Usage)
-    # --- retrieve-then-reason (issue 6) ---
-    citations: list[Citation] | None = None
-    citations_fallback: bool | None = None
-    facts_extracted: int | None = None
-    facts_verified: int | None = None
-    facts_dropped: int | None = None
-    dropped_sentences: list[str] | None = None
-    extraction_failures: int | None = None
+
+
+class ChainResult(StrategyResult):
+    """What Chain-of-Agents returns.
+
+    Attributes:
+        final_notes: the notes the manager answered from.
+        worker_notes: per path, every worker's notes, when asked for (``keep_notes``).
+        direction: the reading order of the path answered from.
+        judge_reason: why the judge or the vote chose that path (multi-path only).
+    """
+
+    strategy: Literal["chain"] = "chain"
+    final_notes: str
+    worker_notes: list[list[str]] | None = None
+    direction: Literal["ltr", "rtl"]
+    judge_reason: str | None = None
+
+
+class ReasonResult(StrategyResult):
+    """What retrieve-then-reason returns: the answer and the verified evidence behind it.
+
+    Attributes:
+        citations: verified quotes the answer rests on, with document offsets.
+        citations_fallback: the reasoner named no valid fact, so every verified fact it
+            saw is cited.
+        facts_extracted: sentences the extractor returned.
+        facts_verified: sentences found in the document.
+        facts_dropped: sentences not found, counted as hallucinated.
+        dropped_sentences: those sentences as the model gave them, for auditing (the
+            first 200).
+        extraction_failures: extraction calls whose reply never validated.
+        failed_extractions: those calls, each with its excerpts, error and raw reply.
+    """
+
+    strategy: Literal["reason"] = "reason"
+    task: Literal["qa"] = "qa"
+    citations: list[Citation] = Field(default_factory=list)
+    citations_fallback: bool = False
+    facts_extracted: int = 0
+    facts_verified: int = 0
+    facts_dropped: int = 0
+    dropped_sentences: list[str] = Field(default_factory=list)
+    extraction_failures: int = 0
+    failed_extractions: list[FailedExtraction] = Field(default_factory=list)
+
+
+class RagResult(StrategyResult):
+    """What the rag baseline returns (``parts``: the excerpts sent)."""
+
+    strategy: Literal["rag"] = "rag"
+    task: Literal["qa"] = "qa"
+
+
+class VanillaResult(StrategyResult):
+    """What the vanilla baseline returns (``parts``: the excerpts sent)."""
+
+    strategy: Literal["vanilla"] = "vanilla"
+
+
+AskResult = Annotated[
+    ChainResult | ReasonResult | RagResult | VanillaResult, Field(discriminator="strategy")
+]
+"""Any strategy's result, told apart by ``strategy``."""

@@ -1,4 +1,10 @@
-"""Turn what the user points at (raw text, a file, a folder, an indexed doc id) into one text."""
+"""Turn what the user points at (raw text, a file, a folder, an indexed doc id) into one text.
+
+"Source" means one thing across the API: a :class:`DocumentText`, the whole document a
+workflow reads (``ChainOfAgents.run(query, source=...)``, ``RetrieveThenReason.run(query,
+source=...)``, ``MemoryChat.read(source)``); a plain string given as a source is raw text.
+The index documents a writer draws passages from are its ``evidence``, not sources.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from longdoc.errors import EmptyDocumentError
 __all__ = [
     "DocumentText",
     "EmptyDocumentError",
+    "as_document",
     "default_task",
     "from_index",
     "from_path",
@@ -50,6 +57,15 @@ def from_text(
     return DocumentText(text=text, name=name, kind=kind, content_hash=digest)
 
 
+def as_document(source: DocumentText | str) -> DocumentText:
+    """A workflow's source as a :class:`DocumentText` (a string is raw text).
+
+    Raises:
+        EmptyDocumentError: the text is blank.
+    """
+    return source if isinstance(source, DocumentText) else from_text(source)
+
+
 def from_path(path: str | Path) -> DocumentText:
     """Load a file, or every readable file of a folder in path order (each under a header).
 
@@ -82,7 +98,9 @@ def from_index(index: Any, doc_id: str) -> DocumentText:
     Raises:
         DocumentNotFoundError: no document has that id.
     """
-    kind = "code" if index.get_document(doc_id).kind == "code" else "prose"
+    kind: Literal["prose", "code"] = (
+        "code" if index.get_document(doc_id).kind == "code" else "prose"
+    )
     doc = from_text(index.document_text(doc_id), doc_id, kind)
     return doc.model_copy(update={"doc_id": doc_id})
 

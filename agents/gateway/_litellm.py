@@ -1,4 +1,4 @@
-"""Import litellm once, configured for offline use.
+"""Import litellm once, configured for offline use; its settings stay the user's but one.
 
 litellm fetches a model price list from the network at import time unless
 ``LITELLM_LOCAL_MODEL_COST_MAP`` is set, and tiktoken downloads its encodings
@@ -26,7 +26,9 @@ def litellm() -> ModuleType:
         tokenizers = Path(_litellm.__file__).parent / "litellm_core_utils" / "tokenizers"
         if tokenizers.is_dir():
             os.environ["TIKTOKEN_CACHE_DIR"] = str(tokenizers)
-    _litellm.suppress_debug_info = True  # its "Give Feedback" banner on every error
-    _litellm.telemetry = False
-    _litellm.drop_params = True  # providers that lack a parameter ignore it, not fail
+    # The one process-wide setting we touch: it has no per-call form, and without it
+    # every failed call prints litellm's "Give Feedback" banner on stdout. Everything
+    # else (``drop_params``...) goes per call, so the user's own litellm calls keep
+    # their settings.
+    _litellm.suppress_debug_info = True
     return _litellm

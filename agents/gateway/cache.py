@@ -1,4 +1,9 @@
-"""A persistent response cache in SQLite, so re-runs and resumes repeat no finished call."""
+"""A persistent response cache in SQLite, so re-runs and resumes repeat no finished call.
+
+Hand-written rather than litellm's cache: that one is switched on process-wide
+(``litellm.cache``), keeps nothing on local disk (memory, Redis, S3...) and keys on the
+model name of the call (one alias for any GGUF served locally), not on the weights.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +30,9 @@ CREATE TABLE IF NOT EXISTS responses (
 """
 
 
-def cache_key(model_id: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
+def cache_key(
+    model_id: str, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]
+) -> str:
     """A stable key for one request: model identity, messages and sampling parameters.
 
     Args:

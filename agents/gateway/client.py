@@ -10,10 +10,17 @@ What every call gets:
   server once per process; ``hosted_vllm/<name>`` goes to ``api_base``; any
   other litellm string passes through untouched;
 * a window check before sending (:class:`~longdoc.errors.ContextWindowError`);
-* a concurrency bound (``max_concurrency`` requests in flight per event loop);
+* one concurrency bound per gateway (``max_concurrency`` requests in flight,
+  whichever event loops and threads the calls come from);
 * an explicit timeout and tenacity retries with jittered exponential backoff on
   timeouts, connection errors, 429 (honouring ``Retry-After``) and 5xx;
-* the persistent response cache at temperature 0, and the usage ledger.
+* the persistent response cache at temperature 0, and the usage ledger;
+* for ``local``, decoding parameters that keep the small embedded model from
+  looping (``local_repeat_penalty``, ``local_dry_multiplier``), sent per call.
+
+Only transport and model errors become :class:`~longdoc.errors.ModelCallError`;
+a programming error (a ``TypeError`` from a bad parameter...) propagates as itself.
+litellm's process-wide settings stay the user's: ``drop_params`` goes per call.
 """
 
 from __future__ import annotations
@@ -21,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -31,10 +37,16 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 from longdoc._portal import Portal
 from longdoc.agents.gateway._litellm import litellm
 from longdoc.agents.gateway.backend import BackendReply, ModelBackend
+from longdoc.agents.gateway.bound import ConcurrencyBound
 from longdoc.agents.gateway.cache import ResponseCache, cache_key
 from longdoc.agents.gateway.endpoint import Endpoint, _resolve_endpoint
 from longdoc.agents.gateway.ledger import Ledger, Usage
-from longdoc.agents.gateway.retry import RetryWait, is_transient, status_code_of
+from longdoc.agents.gateway.retry import (
+    RetryWait,
+    is_transient,
+    programming_error_in,
+    status_code_of,
+)
 from longdoc.agents.gateway.structured import (
     ParseFailure,
     parse_model,
@@ -46,14 +58,25 @@ from longdoc.agents.gateway.types import Completion, Messages, as_messages
 from longdoc.config import Settings, load_settings
 from longdoc.errors import ContextWindowError, ModelCallError, StructuredOutputError
 
-__all__ = ["Gateway"]
-
-
+__all__ = ["Gateway", "local_decoding"]
 
 T = TypeVar("T", bound=BaseModel)
 
 
 R = TypeVar("R")
+
+
+def local_decoding(settings: Settings) -> dict[str, float]:
+    """The llama.cpp sampling parameters sent with every call to the ``local`` model.
+
+    Greedy decoding makes the small embedded model loop (see ``local_repeat_penalty``
+    in :class:`~longdoc.config.Settings` for the measurement); llama.cpp's server
+    reads these from the body of an OpenAI chat request.
+    """
+    return {
+        "repeat_penalty": settings.local_repeat_penalty,
+        "dry_multiplier": settings.local_dry_multiplier,
+    }
 
 
 class Gateway:
@@ -84,8 +107,8 @@ class Gateway:
         self._cache: ResponseCache | None = None
         self._endpoint: Endpoint | None = None
         self._endpoint_lock = threading.Lock()
-        self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
-        self._semaphores = weakref.WeakKeyDictionary()
+        # One bound for every loop and thread that calls this gateway (see bound.py).
+        self._bound = ConcurrencyBound(self.settings.max_concurrency)
         self._portal: Portal | None = None
         self._portal_lock = threading.Lock()
         # Replaceable so tests can record backoff waits instead of sleeping.
@@ -174,8 +197,7 @@ class Gateway:
             ModelCallError: the call failed after retries or with a non-retried error.
         """
         messages = as_messages(prompt, system)
-        # The first resolution may start the local server: keep it off the event loop.
-        endpoint = self._endpoint or await asyncio.to_thread(lambda: self.endpoint)
+        endpoint = self._endpoint or await self._aendpoint()
         max_tokens = max_tokens or self.settings.max_output_tokens
         temperature = self.settings.temperature if temperature is None else temperature
         prompt_tokens: int | None = None
@@ -187,6 +209,9 @@ class Gateway:
         call = {"max_tokens": max_tokens, "temperature": temperature, **params}
         if stop:
             call["stop"] = stop
+        if self.settings.is_local and endpoint.backend is None:
+            # In ``call``, so the cache key holds them: a temperature-0 call stays cached.
+            call["extra_body"] = {**local_decoding(self.settings), **call.get("extra_body", {})}
         use_cache = (self._cache_on if cache is None else cache) and temperature == 0
         key = cache_key(endpoint.model_id, messages, call) if use_cache else None
         store = self.cache if use_cache else None
@@ -207,12 +232,9 @@ class Gateway:
             await asyncio.to_thread(store.put, key, completion)
         return completion
 
-    def _semaphore(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        sem = self._semaphores.get(loop)
-        if sem is None:
-            sem = self._semaphores[loop] = asyncio.Semaphore(self.settings.max_concurrency)
-        return sem
+    async def _aendpoint(self) -> Endpoint:
+        # The first resolution may start the local server: keep it off the event loop.
+        return await asyncio.to_thread(lambda: self.endpoint)
 
     async def _send(
         self,
@@ -237,11 +259,16 @@ class Gateway:
                 with attempt:
                     attempts += 1
                     # The slot is held per attempt, not across backoff waits.
-                    async with self._semaphore():
+                    async with self._bound:
                         reply = await self._request(endpoint, messages, call)
         except Exception as e:
             seconds = time.perf_counter() - started
             self.ledger.record_failure(stage, requests=attempts, seconds=seconds)
+            bug = programming_error_in(e)
+            if bug is e:
+                raise
+            if bug is not None:  # litellm's wrapper around it adds nothing
+                raise bug from None
             raise ModelCallError(
                 str(e).strip() or type(e).__name__,
                 model=endpoint.litellm_model,
@@ -286,6 +313,7 @@ class Gateway:
             timeout=self.settings.request_timeout,
             num_retries=0,  # tenacity retries, not litellm
             max_retries=0,  # nor the openai client underneath
+            drop_params=True,  # a provider that lacks a parameter ignores it, not fails
             **call,
         )
         choice = response.choices[0]

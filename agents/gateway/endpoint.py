@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from longdoc.agents.gateway.backend import Counter, ModelBackend
 from longdoc.agents.gateway.tokens import TokenCounter
 from longdoc.config import Settings
 
 __all__ = ["Endpoint"]
-
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ def _resolve_endpoint(settings: Settings) -> Endpoint:
             slots=settings.max_concurrency,
             slot_context=settings.context_window,
             threads=settings.local_threads,
+            data_dir=settings.data_dir,
         )
         model = f"openai/{server.alias}"
         counter = TokenCounter(model, server.address, kind="llamacpp", timeout=timeout)
@@ -54,7 +55,7 @@ def _resolve_endpoint(settings: Settings) -> Endpoint:
         return Endpoint(model, None, key, model, TokenCounter(model))
     root = base[: -len("/v1")] if base.endswith("/v1") else base
     served_name = model.split("/", 1)[1] if "/" in model else model
-    kind = "vllm" if model.startswith("hosted_vllm/") else None
+    kind: Literal["vllm"] | None = "vllm" if model.startswith("hosted_vllm/") else None
     counter = TokenCounter(model, root, server_model=served_name, kind=kind, timeout=timeout)
     # Keys for OpenAI-compatible servers that need none: litellm's openai client insists.
     return Endpoint(model, base, key or "sk-none", f"{model}@{base}", counter)

@@ -1,4 +1,4 @@
-"""Which model errors are retried, and how long to wait before the next attempt."""
+"""Which errors are model errors, which of them are retried, and how long to wait between."""
 
 from __future__ import annotations
 
@@ -11,13 +11,64 @@ from tenacity import RetryCallState, wait_exponential_jitter
 
 from longdoc.agents.gateway._litellm import litellm
 
-__all__ = ["RetryWait", "is_transient", "retry_after_seconds", "status_code_of"]
+__all__ = [
+    "RetryWait",
+    "is_model_error",
+    "is_transient",
+    "programming_error_in",
+    "retry_after_seconds",
+    "status_code_of",
+]
 
 
 def status_code_of(error: BaseException) -> int | None:
     """The HTTP status carried by a litellm/openai error, if any."""
     status = getattr(error, "status_code", None)
     return status if isinstance(status, int) else None
+
+
+def _is_litellm_wrapper(error: BaseException) -> bool:
+    # litellm maps every exception raised inside its call to its own types, bugs
+    # included (a TypeError arrives as InternalServerError, HTTP 500); its own
+    # classes, and its providers' internal errors, live under the litellm package.
+    return type(error).__module__.split(".", 1)[0] == "litellm"
+
+
+def _is_transport_error(error: BaseException) -> bool:
+    """Errors of the wire or the server: openai/httpx/aiohttp errors, timeouts, OS errors."""
+    if isinstance(error, (TimeoutError, OSError)):  # ConnectionError is an OSError
+        return True
+    if status_code_of(error) is not None:  # a backend's error that carries an HTTP status
+        return True
+    libraries = (("openai", "OpenAIError"), ("httpx", "HTTPError"), ("aiohttp", "ClientError"))
+    for module, name in libraries:
+        lib = sys.modules.get(module)  # not imported: none of its errors can exist
+        if lib is not None and isinstance(error, getattr(lib, name)):
+            return True
+    return False
+
+
+def programming_error_in(error: BaseException) -> BaseException | None:
+    """The bug under ``error``, or None when it is a transport or model error.
+
+    Looks under litellm's wrappers (through ``__cause__`` and ``__context__``) for the
+    first exception that is not litellm's own: a transport error there (or none at
+    all, a litellm error made from a server's answer) means a model error; anything
+    else (a ``TypeError`` from a bad parameter...) is a programming error.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and _is_litellm_wrapper(current) and id(current) not in seen:
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    if current is None or id(current) in seen or _is_transport_error(current):
+        return None
+    return current
+
+
+def is_model_error(error: BaseException) -> bool:
+    """Whether a failed call is the model's or the wire's (wrapped as ``ModelCallError``)."""
+    return programming_error_in(error) is None
 
 
 def is_transient(error: BaseException) -> bool:
@@ -27,6 +78,8 @@ def is_transient(error: BaseException) -> bool:
     4xx (bad input, auth, unknown model, context overflow), which would fail
     the same way again.
     """
+    if not is_model_error(error):  # a bug fails the same way every time
+        return False
     status = status_code_of(error)
     if "litellm" not in sys.modules:  # not a litellm error, and no need to import it to know
         return status is not None and (status >= 500 or status in (408, 429))

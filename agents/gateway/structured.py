@@ -1,4 +1,8 @@
-"""Structured output: ask for a pydantic model, validate the answer, build a repair prompt."""
+"""Structured output: ask for a pydantic model, validate the answer, build a repair prompt.
+
+Hand-written rather than instructor's: pydantic validates and litellm sends, so what
+is left is finding the JSON in a reply and one repair turn, a few lines here.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from longdoc.agents.gateway.types import Messages
 
@@ -59,28 +64,32 @@ def _candidates(text: str) -> list[str]:
     return found
 
 
+def _describe(errors: list[ErrorDetails]) -> str:
+    """Pydantic's errors as ``field: message`` parts, at most five."""
+    return "; ".join(
+        f"{'.'.join(map(str, err['loc'])) or '<root>'}: {err['msg']}" for err in errors[:5]
+    )
+
+
 def parse_model(text: str, model: type[T]) -> T:
     """Validate a model answer as ``model``, tolerating code fences and chatter around the JSON.
 
     Raises:
-        ParseFailure: with the most useful error message when nothing validates.
+        ParseFailure: with the most informative error when nothing validates: a
+            candidate that parsed as JSON but failed the schema (it names the field)
+            beats a JSON syntax error (e.g. of the prose around the object); among
+            equals, the most likely candidate's.
     """
-    first_error: str | None = None
+    best: tuple[int, str] | None = None
     for candidate in _candidates(text):
         try:
             return model.model_validate_json(candidate)
         except ValidationError as e:
-            # A JSON-syntax error on the whole text is less useful than a schema
-            # error on the extracted object; keep the first schema error.
-            kinds = {err["type"] for err in e.errors()}
-            if first_error is None or "json_invalid" not in kinds:
-                msg = "; ".join(
-                    f"{'.'.join(map(str, err['loc'])) or '<root>'}: {err['msg']}"
-                    for err in e.errors()[:5]
-                )
-                if first_error is None or "json_invalid" in first_error:
-                    first_error = msg
-    raise ParseFailure(first_error or "no JSON found")
+            errors = e.errors()
+            rank = 1 if any(err["type"] == "json_invalid" for err in errors) else 0
+            if best is None or rank < best[0]:
+                best = (rank, _describe(errors))
+    raise ParseFailure(best[1] if best is not None else "no JSON found")
 
 
 def repair_messages(messages: Messages, raw: str, error: str) -> Messages:

@@ -15,6 +15,13 @@ Which counter is used when:
 
 Counts are memoised per text, so budgeting loops that re-count the same chunk
 cost one request.
+
+When the server's tokenizer fails (unreachable, 5xx, a timeout), the count of
+that call is litellm's approximate one, with a :class:`RuntimeWarning` once per
+outage (the window check then rests on an estimate), and the server is asked
+again on the next call: an approximate count is never memoised, nor taken for
+good. A server that answers that it has no ``/tokenize`` (a 4xx to the probe)
+is counted with litellm, as documented above.
 """
 
 from __future__ import annotations
@@ -22,7 +29,9 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, Literal
 
 import httpx
@@ -67,6 +76,7 @@ class TokenCounter:
         self._memo: OrderedDict[str, int] = OrderedDict()
         self._lock = threading.Lock()
         self._template_ok = True
+        self._failing = False  # warned about the current outage of the server's tokenizer
 
     @property
     def source(self) -> str:
@@ -78,39 +88,77 @@ class TokenCounter:
     # --- public API ----------------------------------------------------------------
     def count(self, text: str) -> int:
         """Tokens in ``text`` (no special tokens added)."""
-        return self._memoised(("t", text), lambda: self._count_text(text))
+        return self._memoised(
+            ("t", text), lambda: self._count_text(text), lambda: self._litellm_count(text=text)
+        )
 
     def count_messages(self, messages: Messages) -> int:
         """Tokens of a chat prompt, chat template and reply priming included."""
         key = ("m", json.dumps(messages, sort_keys=True, ensure_ascii=False))
-        return self._memoised(key, lambda: self._count_messages(messages))
+        return self._memoised(
+            key,
+            lambda: self._count_messages(messages),
+            lambda: self._litellm_count(messages=messages),
+        )
 
     # --- internals ---------------------------------------------------------------
-    def _memoised(self, key: tuple[str, str], compute: Any) -> int:
+    def _memoised(
+        self, key: tuple[str, str], exact: Callable[[], int], approximate: Callable[[], int]
+    ) -> int:
         digest = hashlib.blake2b("\0".join(key).encode(), digest_size=16).hexdigest()
         with self._lock:
             if digest in self._memo:
                 self._memo.move_to_end(digest)
                 return self._memo[digest]
-        value = int(compute())
+        try:
+            value = int(exact())
+        except httpx.HTTPError as e:
+            self._warn_once(e)
+            return int(approximate())  # not memoised: the server is asked again next time
         with self._lock:
+            self._failing = False
             self._memo[digest] = value
             if len(self._memo) > _MEMO_SIZE:
                 self._memo.popitem(last=False)
         return value
 
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    def _warn_once(self, error: httpx.HTTPError) -> None:
+        # warnings, not logging: a library's log is silent unless the application
+        # configures it, and this voids the "no call can overflow" guarantee.
+        with self._lock:
+            if self._failing:
+                return
+            self._failing = True
+        warnings.warn(
+            f"the tokenizer of {self.server_url} failed ({type(error).__name__}: {error}); "
+            "token counts are approximate (litellm's) until it answers again, so a call "
+            "may overflow the context window",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+    def _post(
+        self, path: str, body: dict[str, Any], *, required: bool = False
+    ) -> dict[str, Any] | None:
+        """POST to the server: the JSON answer, or None when it says it has no such route.
+
+        Raises:
+            httpx.HTTPError: the server is unreachable, timed out or failed (5xx), or,
+                when ``required``, answered anything but a JSON 200.
+        """
         assert self.server_url is not None
-        try:
-            r = httpx.post(self.server_url + path, json=body, timeout=self._timeout)
-        except httpx.HTTPError:
-            return None
+        r = httpx.post(self.server_url + path, json=body, timeout=self._timeout)
+        if r.status_code >= 500 or (required and r.status_code != 200):
+            r.raise_for_status()
         if r.status_code != 200:
-            return None
+            return None  # a 4xx: this server does not do this
         try:
-            return r.json()
-        except ValueError:
+            got = r.json()
+        except ValueError as e:
+            if required:
+                raise httpx.DecodingError(f"{path}: invalid JSON", request=r.request) from e
             return None
+        return got if isinstance(got, dict) else None
 
     def _kind_now(self) -> ServerKind:
         if self._kind is None:
@@ -130,14 +178,11 @@ class TokenCounter:
     def _count_text(self, text: str) -> int:
         kind = self._kind_now()
         if kind == "llamacpp":
-            got = self._post("/tokenize", {"content": text, "add_special": False})
-            if got is not None:
-                return len(got["tokens"])
-        elif kind == "vllm":
+            got = self._post("/tokenize", {"content": text, "add_special": False}, required=True)
+            return len(_field(got, "tokens"))
+        if kind == "vllm":
             body = {"model": self.server_model, "prompt": text, "add_special_tokens": False}
-            got = self._post("/tokenize", body)
-            if got is not None:
-                return int(got["count"])
+            return int(_field(self._post("/tokenize", body, required=True), "count"))
         return self._litellm_count(text=text)
 
     def _count_messages(self, messages: Messages) -> int:
@@ -146,9 +191,7 @@ class TokenCounter:
             got = self._post("/apply-template", {"messages": messages})
             if got is not None and "prompt" in got:
                 body = {"content": got["prompt"], "add_special": True, "parse_special": True}
-                tokens = self._post("/tokenize", body)
-                if tokens is not None:
-                    return len(tokens["tokens"])
+                return len(_field(self._post("/tokenize", body, required=True), "tokens"))
             self._template_ok = False  # an older or partial server: count per message
         elif kind == "vllm" and self._template_ok:
             body = {"model": self.server_model, "messages": messages, "add_generation_prompt": True}
@@ -165,3 +208,10 @@ class TokenCounter:
         from longdoc.agents.gateway._litellm import litellm
 
         return int(litellm().token_counter(model=self.litellm_model, **kwargs))
+
+
+def _field(got: dict[str, Any] | None, name: str) -> Any:
+    """``got[name]`` from the server's answer; its absence is the server's failure."""
+    if got is None or name not in got:
+        raise httpx.DecodingError(f"the tokenizer's answer lacks {name!r}")
+    return got[name]

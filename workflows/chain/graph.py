@@ -36,18 +36,20 @@ from longdoc.agents.chain import (
 from longdoc.agents.gateway import Gateway
 from longdoc.agents.gateway.ledger import Usage
 from longdoc.workflows.base import (
+    GraphRun,
     ProgressEvent,
+    RunSpec,
+    Workflow,
+    blocking,
     derive_run_id,
+    drained,
     emit_progress,
-    load_json,
-    run_or_resume,
-    save_json_atomic,
-    saver_scope,
 )
 from longdoc.workflows.budget import split_to_budget
 from longdoc.workflows.chain.plan import plan
-from longdoc.workflows.results import StrategyResult
-from longdoc.workflows.sources import DocumentText, default_task, from_text
+from longdoc.workflows.options import ChainOptions, parse_options
+from longdoc.workflows.results import ChainResult
+from longdoc.workflows.sources import DocumentText, as_document, default_task
 
 __all__ = [
     "ChainContext",
@@ -222,7 +224,7 @@ def build_chain_graph() -> StateGraph:
 _DIRECTIONS: dict[str, list[Direction]] = {"ltr": ["ltr"], "rtl": ["rtl"], "both": ["ltr", "rtl"]}
 
 
-class ChainOfAgents:
+class ChainOfAgents(Workflow):
     """Question answering and summarisation over any length of text, by a chain of agents.
 
     Args:
@@ -236,9 +238,12 @@ class ChainOfAgents:
         checkpointer: a LangGraph checkpointer; default SQLite under the data dir.
         task: force ``qa``, ``summary`` or ``code``; default from the query and document.
 
+    Raises:
+        StrategyOptionError: an invalid option (a direction other than ltr, rtl or both).
+
     Example:
         >>> coa = ChainOfAgents(Gateway())
-        >>> coa.run(from_path("book.txt"), "Who marries Anne?").answer  # doctest: +SKIP
+        >>> coa.run("Who marries Anne?", source=from_path("book.txt")).answer  # doctest: +SKIP
     """
 
     def __init__(
@@ -253,17 +258,19 @@ class ChainOfAgents:
         checkpointer: Any = None,
         task: Task | None = None,
     ) -> None:
-        if direction not in _DIRECTIONS:
-            raise ValueError(f"direction must be ltr, rtl or both, not {direction!r}")
-        self.gateway = gateway or Gateway()
-        self.direction = direction
+        super().__init__(gateway, checkpointer=checkpointer)
+        options = parse_options(
+            ChainOptions,
+            {"direction": direction, "notes_tokens": notes_tokens, "answer_tokens": answer_tokens,
+             "vote": vote, "keep_notes": keep_notes},
+        )  # fmt: skip
         window = self.gateway.context_window
-        self.notes_tokens = notes_tokens or max(64, min(1024, window // 16))
-        self.answer_tokens = answer_tokens or self.gateway.settings.max_output_tokens
-        self.vote = vote
-        self.keep_notes = keep_notes
+        self.direction = options.direction
+        self.notes_tokens = options.notes_tokens or max(64, min(1024, window // 16))
+        self.answer_tokens = options.answer_tokens or self.gateway.settings.max_output_tokens
+        self.vote = options.vote
+        self.keep_notes = options.keep_notes
         self.task = task
-        self._checkpointer = checkpointer
         self._graph = build_chain_graph()
 
     def _run_id(self, doc: DocumentText, query: str | None, task: Task) -> str:
@@ -280,30 +287,34 @@ class ChainOfAgents:
             vote=self.vote,
         )
 
-    async def _parts(
-        self, doc: DocumentText, query: str | None, task: Task, run_id: str
-    ) -> list[str]:
+    def _parts(self, doc: DocumentText, query: str | None, task: Task, run_id: str) -> list[str]:
         """The run's parts: stored with the run, so a resume reads exactly the same ones."""
-        path = self.gateway.settings.data_dir / "runs" / run_id / "parts.json"
-        if path.is_file():
-            return list(load_json(path))
-        budget = await asyncio.to_thread(
-            plan, self.gateway, task, query, self.notes_tokens, self.answer_tokens
-        )
-        parts = await asyncio.to_thread(
-            split_to_budget, doc.text, budget, self.gateway.count_tokens
-        )
-        save_json_atomic(path, parts)
-        return parts
+
+        def split() -> list[str]:
+            budget = plan(self.gateway, task, query, self.notes_tokens, self.answer_tokens)
+            return split_to_budget(doc.text, budget, self.gateway.count_tokens)
+
+        return list(self.run_file(run_id, "parts.json", split))
 
     async def astream(
-        self, source: DocumentText | str, query: str | None = None, *, run_id: str | None = None
-    ) -> AsyncIterator[ProgressEvent | StrategyResult]:
-        """Run or resume, yielding progress events and finally the result."""
-        doc = source if isinstance(source, DocumentText) else from_text(source)
+        self,
+        query: str | None = None,
+        *,
+        source: DocumentText | str,
+        run_id: str | None = None,
+    ) -> AsyncIterator[ProgressEvent | ChainResult]:
+        """Run or resume, yielding progress events and finally the result.
+
+        Args:
+            query: the question; None summarises (code gets a code summary).
+            source: the document, read whole (a string is raw text).
+            run_id: name or resume a run; default derived from the inputs.
+        """
+        doc = as_document(source)
         task: Task = self.task or default_task(doc, query)
-        run_id = run_id or await asyncio.to_thread(self._run_id, doc, query, task)
-        parts = await self._parts(doc, query, task, run_id)
+        if run_id is None:
+            run_id = await asyncio.to_thread(self._run_id, doc, query, task)
+        parts = await asyncio.to_thread(self._parts, doc, query, task, run_id)
         ctx = ChainContext(
             gateway=self.gateway,
             run_id=run_id,
@@ -317,27 +328,26 @@ class ChainOfAgents:
             vote=self.vote,
             usage_start=self.gateway.usage(),
         )
-        fresh = {"step": 0, "notes": [""] * len(ctx.directions)}
-        async for item in run_or_resume(
-            self._graph, self._saver(), ctx, run_id=run_id, fresh=fresh, stage="worker",
-            total=len(parts), progress_key="step", finished=lambda v: "answer" in v,
-            recursion_limit=len(parts) + 10,
-        ):  # fmt: skip
-            if isinstance(item, ProgressEvent):
-                yield item
-            else:
-                yield self._result(item.values, ctx, doc, item.resumed)
+        spec = RunSpec(
+            self._graph, ctx, run_id, fresh={"step": 0, "notes": [""] * len(ctx.directions)},
+            stage="worker", total=len(parts), progress_key="step",
+            finished=lambda v: "answer" in v, recursion_limit=len(parts) + 10,
+        )  # fmt: skip
 
-    def _saver(self) -> Any:
-        return saver_scope(self._checkpointer, self.gateway.settings.data_dir)
+        async def result(run: GraphRun) -> ChainResult:
+            return self._result(run, ctx, doc)
 
-    def _result(
-        self, final: dict[str, Any], ctx: ChainContext, doc: DocumentText, resumed: bool
-    ) -> StrategyResult:
+        async for item in self._execute(spec, result):
+            yield item
+
+    arun = drained(astream)
+    run = blocking(arun)
+
+    def _result(self, run: GraphRun, ctx: ChainContext, doc: DocumentText) -> ChainResult:
+        final = run.values
         chosen = final.get("chosen", 0)
-        return StrategyResult(
+        return ChainResult(
             answer=final.get("answer", ""),
-            strategy="chain",
             task=ctx.task,
             query=ctx.query,
             source=doc.name,
@@ -347,23 +357,6 @@ class ChainOfAgents:
             direction=ctx.directions[chosen],
             judge_reason=final.get("judge_reason"),
             parts=len(ctx.parts),
-            resumed=resumed,
+            resumed=run.resumed,
             usage=self.gateway.usage() - ctx.usage_start,
         )
-
-    async def arun(
-        self, source: DocumentText | str, query: str | None = None, *, run_id: str | None = None
-    ) -> StrategyResult:
-        """Run or resume to the end and return the result."""
-        result: StrategyResult | None = None
-        async for item in self.astream(source, query, run_id=run_id):
-            if isinstance(item, StrategyResult):
-                result = item
-        assert result is not None
-        return result
-
-    def run(
-        self, source: DocumentText | str, query: str | None = None, *, run_id: str | None = None
-    ) -> StrategyResult:
-        """Sync :meth:`arun`."""
-        return self.gateway.run_sync(self.arun(source, query, run_id=run_id))

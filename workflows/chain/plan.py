@@ -8,11 +8,9 @@ from longdoc.agents.chain import (
     worker_messages,
 )
 from longdoc.agents.gateway import Gateway
-from longdoc.errors import BudgetError
-from longdoc.workflows.budget import seam_margin
+from longdoc.workflows.budget import tokens_left
 
 __all__ = ["plan"]
-
 
 
 def plan(
@@ -26,19 +24,20 @@ def plan(
     """
     window = gateway.context_window
     frame = gateway.count_messages(worker_messages(task, query, "", "", 1, 1))
-    margin = seam_margin(window)
-    budget = window - frame - 2 * notes_tokens - margin
-    detail = (
-        f"window {window} - instructions and query {frame} - previous notes {notes_tokens} "
-        f"- new notes {notes_tokens} - margin {margin}"
+    budget = tokens_left(
+        window=window,
+        frame=frame,
+        frame_label="instructions and query",
+        reserved={"previous notes": notes_tokens, "new notes": notes_tokens},
+        floor=64,
+        what="document text per worker call",
     )
-    if budget < 64:
-        raise BudgetError(budget, 64, detail)
-    manager = gateway.count_messages(manager_messages(task, query, "")) + notes_tokens + margin
-    if manager + answer_tokens > window:
-        raise BudgetError(
-            window - manager - answer_tokens,
-            0,
-            f"manager prompt {manager} + answer {answer_tokens} exceeds window {window}",
-        )
+    tokens_left(
+        window=window,
+        frame=gateway.count_messages(manager_messages(task, query, "")),
+        frame_label="manager prompt",
+        reserved={"notes": notes_tokens, "answer": answer_tokens},
+        floor=0,
+        what="the manager's call",
+    )
     return budget

@@ -21,29 +21,28 @@ from longdoc.agents.memory import (
     answer_messages,
     update_messages,
 )
-from longdoc.errors import BudgetError
 from longdoc.memory.hierarchical import HierarchicalMemory
 from longdoc.memory.types import Episode
 from longdoc.workflows.base import (
     GraphRun,
     ProgressEvent,
+    RunSpec,
+    Workflow,
+    blocking,
     derive_run_id,
-    load_json,
-    run_or_resume,
-    save_json_atomic,
-    saver_scope,
+    drained,
 )
-from longdoc.workflows.budget import seam_margin, split_to_budget
+from longdoc.workflows.budget import split_to_budget, tokens_left
 from longdoc.workflows.chat.read import ReadReport, build_read_graph
 from longdoc.workflows.chat.turn import ChatContext, ChatReply, build_turn_graph, open_memory
-from longdoc.workflows.sources import DocumentText, from_text
+from longdoc.workflows.sources import DocumentText, as_document
 
 __all__ = ["MemoryChat"]
 
 
 
 # --- the app-facing class ---------------------------------------------------------------
-class MemoryChat:
+class MemoryChat(Workflow):
     """A chat (or a reader) with hierarchical memory, resumable through SQLite checkpoints.
 
     Args:
@@ -74,17 +73,13 @@ class MemoryChat:
         chunk_tokens: int = 200,
         checkpointer: Any = None,
     ) -> None:
-        self.gateway = gateway or Gateway()
+        super().__init__(gateway, checkpointer=checkpointer)
         self.memory = memory or open_memory(session_id, self.gateway)
         self.context_budget = context_budget
         self.answer_tokens = answer_tokens or self.gateway.settings.max_output_tokens
         self.chunk_tokens = chunk_tokens
-        self._checkpointer = checkpointer
         self._turn = build_turn_graph()
         self._read = build_read_graph()
-
-    def _saver(self) -> Any:
-        return saver_scope(self._checkpointer, self.gateway.settings.data_dir)
 
     def turn_budget(self, question: str) -> int:
         """Tokens the memory context may use for ``question``.
@@ -92,13 +87,14 @@ class MemoryChat:
         Raises:
             BudgetError: the window cannot hold the prompt, question and answer.
         """
-        window = self.gateway.context_window
-        frame = self.gateway.count_messages(answer_messages("", question))
-        margin = seam_margin(window)
-        budget = window - frame - self.answer_tokens - margin
-        if budget < 0:
-            detail = f"window {window} - prompt and question {frame} - answer "
-            raise BudgetError(budget, 0, f"{detail}{self.answer_tokens} - margin {margin}")
+        budget = tokens_left(
+            window=self.gateway.context_window,
+            frame=self.gateway.count_messages(answer_messages("", question)),
+            frame_label="prompt and question",
+            reserved={"answer": self.answer_tokens},
+            floor=0,
+            what="the memory context of a turn",
+        )
         return min(budget, self.context_budget) if self.context_budget else budget
 
     def _turn_id(self, turn: int, question: str, remember: bool) -> str:
@@ -150,29 +146,34 @@ class MemoryChat:
             usage=gw.usage() - start,
         )
 
-    def chat(self, question: str, *, remember: bool = True) -> ChatReply:
-        """Sync :meth:`achat`."""
-        return self.gateway.run_sync(self.achat(question, remember=remember))
+    chat = blocking(achat)
 
     def _chunks(self, doc: DocumentText, run_id: str) -> list[str]:
         """The read's chunks, stored with the run so a resume reads exactly the same ones."""
-        path = self.gateway.settings.data_dir / "runs" / run_id / "chunks.json"
-        if path.is_file():
-            return list(load_json(path))
+        return list(self.run_file(run_id, "chunks.json", lambda: self._split(doc)))
+
+    def _split(self, doc: DocumentText) -> list[str]:
+        """``doc`` in chunks that the summarizer's prompt can hold, at most ``chunk_tokens``."""
         s, gw = self.memory.settings, self.gateway
         probe = Episode(session_id="", ordinal=0, role="document", text="", timestamp=0.0)
         frame = gw.count_messages(update_messages("", [probe], s.memory_summary_tokens))
-        room = gw.context_window - frame - 2 * s.memory_summary_tokens
-        room -= seam_margin(gw.context_window)
-        chunks = split_to_budget(doc.text, min(self.chunk_tokens, room), gw.count_tokens)
-        save_json_atomic(path, chunks)
-        return chunks
+        room = tokens_left(
+            window=gw.context_window,
+            frame=frame,
+            reserved={"summary": s.memory_summary_tokens, "new summary": s.memory_summary_tokens},
+            what="a chunk read into memory",
+        )  # no floor here: split_to_budget refuses a budget too small to split to
+        return split_to_budget(doc.text, min(self.chunk_tokens, room), gw.count_tokens)
 
     async def astream_read(
         self, source: DocumentText | str
     ) -> AsyncIterator[ProgressEvent | ReadReport]:
-        """Read a document into memory chunk by chunk, yielding progress, then the report."""
-        doc = source if isinstance(source, DocumentText) else from_text(source)
+        """Read a document into memory chunk by chunk, yielding progress, then the report.
+
+        Args:
+            source: the document (a string is raw text).
+        """
+        doc = as_document(source)
         mem, gw = self.memory, self.gateway
         run_id = derive_run_id(
             "memread", session=mem.session_id, doc=doc.content_hash,
@@ -183,33 +184,23 @@ class MemoryChat:
             memory=mem, gateway=gw, run_id=run_id, chunks=chunks,
             doc_key=f"doc:{doc.content_hash[:16]}", source=doc.name,
         )  # fmt: skip
-        start, run = gw.usage(), GraphRun({}, {})
-        async for item in run_or_resume(
-            self._read, self._saver(), ctx, run_id=run_id, fresh={"step": 0, "added": 0},
-            stage="read", total=len(chunks), progress_key="step",
-            finished=lambda v: v.get("step", 0) >= len(chunks),
-            recursion_limit=len(chunks) + 10,
-        ):  # fmt: skip
-            if isinstance(item, ProgressEvent):
-                yield item
-            else:
-                run = item
-        await mem.aresume()  # a chunk journaled just before a kill gets its summary now
-        yield ReadReport(
-            source=doc.name, run_id=run_id, chunks=len(chunks),
-            added=run.values.get("added", 0) - run.before.get("added", 0),
-            resumed=run.resumed, usage=gw.usage() - start,
+        spec = RunSpec(
+            self._read, ctx, run_id, fresh={"step": 0, "added": 0}, stage="read",
+            total=len(chunks), progress_key="step",
+            finished=lambda v: v.get("step", 0) >= len(chunks), recursion_limit=len(chunks) + 10,
         )  # fmt: skip
+        start = gw.usage()
 
-    async def aread(self, source: DocumentText | str) -> ReadReport:
-        """Read a document into memory to the end (or resume) and return the report."""
-        report: ReadReport | None = None
-        async for item in self.astream_read(source):
-            if isinstance(item, ReadReport):
-                report = item
-        assert report is not None
-        return report
+        async def report(run: GraphRun) -> ReadReport:
+            await mem.aresume()  # a chunk journaled just before a kill gets its summary now
+            return ReadReport(
+                source=doc.name, run_id=run_id, chunks=len(chunks),
+                added=run.values.get("added", 0) - run.before.get("added", 0),
+                resumed=run.resumed, usage=gw.usage() - start,
+            )  # fmt: skip
 
-    def read(self, source: DocumentText | str) -> ReadReport:
-        """Sync :meth:`aread`."""
-        return self.gateway.run_sync(self.aread(source))
+        async for item in self._execute(spec, report):
+            yield item
+
+    aread = drained(astream_read)
+    read = blocking(aread)

@@ -1,4 +1,4 @@
-"""Retrieve-then-reason: the graph, candidate windows and budgets, and quote verification."""
+"""Retrieve-then-reason: the graph, candidate windows and budgets, quote verification, failures."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from longdoc._lazy import lazy_exports
 _LAZY: dict[str, str] = {
     "Candidate": ".verify",
     "Citation": ".verify",
+    "ExcerptSpan": ".failures",
+    "FailedExtraction": ".failures",
     "RetrieveThenReason": ".graph",
     "build_reason_graph": ".graph",
     "verify": ".verify",
@@ -18,12 +20,15 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "Candidate",
     "Citation",
+    "ExcerptSpan",
+    "FailedExtraction",
     "RetrieveThenReason",
     "build_reason_graph",
     "verify",
 ]
 
 if TYPE_CHECKING:
+    from longdoc.workflows.reason.failures import ExcerptSpan, FailedExtraction
     from longdoc.workflows.reason.graph import RetrieveThenReason, build_reason_graph
     from longdoc.workflows.reason.verify import Candidate, Citation, verify
 

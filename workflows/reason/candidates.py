@@ -22,8 +22,8 @@ from longdoc.agents.reason import (
     extractor_messages,
     reasoner_messages,
 )
-from longdoc.errors import BudgetError, CandidateOffsetError
-from longdoc.workflows.budget import seam_margin, split_to_budget
+from longdoc.errors import CandidateOffsetError
+from longdoc.workflows.budget import split_to_budget, tokens_left
 from longdoc.workflows.reason.verify import Candidate, Citation
 from longdoc.workflows.sources import DocumentText
 
@@ -58,17 +58,14 @@ def extraction_budget(gateway: Gateway, query: str, extract_tokens: int) -> int:
         BudgetError: the window cannot hold the instructions, question, reply and repair.
     """
     frame = gateway.count_messages(with_schema(extractor_messages(query, []), Extraction))
-    margin = seam_margin(gateway.context_window)
-    repair = repair_reserve(gateway, extract_tokens)
-    budget = gateway.context_window - frame - extract_tokens - repair - margin
-    if budget < 64:
-        raise BudgetError(
-            budget,
-            64,
-            f"window {gateway.context_window} - extractor prompt {frame} "
-            f"- reply {extract_tokens} - repair {repair} - margin {margin}",
-        )
-    return budget
+    return tokens_left(
+        window=gateway.context_window,
+        frame=frame,
+        frame_label="extractor prompt",
+        reserved={"reply": extract_tokens, "repair": repair_reserve(gateway, extract_tokens)},
+        floor=64,
+        what="excerpts per extraction call",
+    )
 
 
 def index_candidates(
@@ -163,8 +160,13 @@ def fit_facts(
     Room is kept for the reply and for one repair call, as for extraction.
     """
     frame = gateway.count_messages(with_schema(reasoner_messages(query, []), ReasonedAnswer))
-    room = gateway.context_window - frame - answer_tokens - seam_margin(gateway.context_window)
-    room -= repair_reserve(gateway, answer_tokens)
+    room = tokens_left(
+        window=gateway.context_window,
+        frame=frame,
+        frame_label="reasoner prompt",
+        reserved={"reply": answer_tokens, "repair": repair_reserve(gateway, answer_tokens)},
+        what="facts in the reasoner's call",
+    )  # no floor: with no room the reasoner gets no facts
     kept: list[Citation] = []
     for fact in facts:
         cost = gateway.count_tokens(excerpt_block("F999", fact.quote))

@@ -33,14 +33,16 @@ from longdoc.agents.gateway.ledger import Usage
 from longdoc.agents.reason import Extraction, excerpt_block, extract_evidence, reason_from_facts
 from longdoc.errors import LongdocError, ReasonerOutputError, StructuredOutputError
 from longdoc.workflows.base import (
+    GraphRun,
     ProgressEvent,
+    RunSpec,
+    Workflow,
+    blocking,
     derive_run_id,
+    drained,
     emit_progress,
-    load_json,
-    run_or_resume,
-    save_json_atomic,
-    saver_scope,
 )
+from longdoc.workflows.options import ReasonOptions, parse_options
 from longdoc.workflows.reason.candidates import (
     extraction_budget,
     fit_facts,
@@ -48,9 +50,10 @@ from longdoc.workflows.reason.candidates import (
     index_candidates,
     window_candidates,
 )
+from longdoc.workflows.reason.failures import FailedExtraction
 from longdoc.workflows.reason.verify import Candidate, Citation, distinct_facts, verify
-from longdoc.workflows.results import StrategyResult
-from longdoc.workflows.sources import DocumentText, from_text
+from longdoc.workflows.results import ReasonResult
+from longdoc.workflows.sources import DocumentText, as_document
 
 __all__ = [
     "ReasonContext",
@@ -75,7 +78,7 @@ class ReasonOutput(TypedDict, total=False):
     extracted: int
     dropped: int
     dropped_text: list[str]
-    failures: list[dict[str, Any]]
+    failures: list[dict[str, Any]]  # FailedExtraction.model_dump() of each failed call
     answer: str
     citations: list[dict[str, Any]]
     fallback: bool
@@ -107,15 +110,17 @@ _KEEP_DROPPED = 200
 
 
 # --- the graph ------------------------------------------------------------------------------
-async def _extract_one(ctx: ReasonContext, group: list[Candidate]) -> Extraction | str:
-    """One extraction call; an answer that stays invalid after repair is reported, not fatal."""
+async def _extract_one(ctx: ReasonContext, g: int) -> Extraction | FailedExtraction:
+    """Extraction call ``g``; an answer that stays invalid after repair is recorded, not fatal."""
+    group = ctx.groups[g]
     tagged = [(f"P{i}", c.text) for i, c in enumerate(group, start=1)]
     try:
         return await extract_evidence(ctx.gateway, ctx.query, tagged, max_tokens=ctx.extract_tokens)
     except StructuredOutputError as e:
         # The reply is cached, so a retry would fail the same way: record the call as
-        # failed (it yields no evidence) and keep the other calls' work.
-        return e.validation_error
+        # failed (it yields no evidence) and keep the other calls' work. Transport
+        # errors still raise: the run stops and resumes, and the call is tried again.
+        return FailedExtraction.from_error(g, group, e)
 
 
 async def _extract(state: ReasonState, runtime: Runtime[ReasonContext]) -> dict[str, Any]:
@@ -125,9 +130,9 @@ async def _extract(state: ReasonState, runtime: Runtime[ReasonContext]) -> dict[
     batch = list(range(start, min(start + ctx.batch, total)))
     finished = 0
 
-    async def run(g: int) -> Extraction | str:
+    async def run(g: int) -> Extraction | FailedExtraction:
         nonlocal finished
-        reply = await _extract_one(ctx, ctx.groups[g])
+        reply = await _extract_one(ctx, g)
         finished += 1
         emit_progress(ctx, "step", "extract", start + finished, total)
         return reply
@@ -138,8 +143,8 @@ async def _extract(state: ReasonState, runtime: Runtime[ReasonContext]) -> dict[
     failures = list(state.get("failures") or [])
     dropped_text = list(state.get("dropped_text") or [])
     for g, reply in zip(batch, replies, strict=True):
-        if isinstance(reply, str):
-            failures.append({"call": g, "error": reply})
+        if isinstance(reply, FailedExtraction):
+            failures.append(reply.model_dump())  # plain JSON in the checkpoint, like facts
             continue
         tags = {f"P{i}": c for i, c in enumerate(ctx.groups[g], start=1)}
         claims = [(s.chunk, s.sentence) for s in reply.sentences]
@@ -220,7 +225,7 @@ def build_reason_graph() -> StateGraph:
 
 
 # --- the runner -------------------------------------------------------------------------------
-class RetrieveThenReason:
+class RetrieveThenReason(Workflow):
     """Answer questions from verbatim evidence that is checked against the document.
 
     Args:
@@ -235,6 +240,9 @@ class RetrieveThenReason:
         extract_tokens: cap on each extractor reply; default ``settings.max_output_tokens``.
         answer_tokens: cap on the reasoner's reply; default ``settings.max_output_tokens``.
         checkpointer: a LangGraph checkpointer; default SQLite under the data dir.
+
+    Raises:
+        StrategyOptionError: an invalid option (a threshold outside 0-100, ...).
 
     Example:
         >>> rtr = RetrieveThenReason(Gateway())
@@ -255,16 +263,20 @@ class RetrieveThenReason:
         answer_tokens: int | None = None,
         checkpointer: Any = None,
     ) -> None:
-        self.gateway = gateway or Gateway()
+        super().__init__(gateway, checkpointer=checkpointer)
+        o = parse_options(
+            ReasonOptions,
+            {"k": k, "neighbours": neighbours, "threshold": threshold, "not_found": not_found,
+             "extract_tokens": extract_tokens, "answer_tokens": answer_tokens},
+        )  # fmt: skip
         s = self.gateway.settings
         self._index = index
-        self.k = k or s.reason_candidates
-        self.neighbours = s.reason_neighbours if neighbours is None else neighbours
-        self.threshold = s.reason_verify_threshold if threshold is None else threshold
-        self.not_found = not_found or s.reason_not_found
-        self.extract_tokens = extract_tokens or s.max_output_tokens
-        self.answer_tokens = answer_tokens or s.max_output_tokens
-        self._checkpointer = checkpointer
+        self.k = o.k or s.reason_candidates
+        self.neighbours = s.reason_neighbours if o.neighbours is None else o.neighbours
+        self.threshold = s.reason_verify_threshold if o.threshold is None else o.threshold
+        self.not_found = o.not_found or s.reason_not_found
+        self.extract_tokens = o.extract_tokens or s.max_output_tokens
+        self.answer_tokens = o.answer_tokens or s.max_output_tokens
         self._graph = build_reason_graph()
 
     @property
@@ -318,19 +330,20 @@ class RetrieveThenReason:
         self, query: str, source: DocumentText | None, doc_ids: list[str] | None, run_id: str
     ) -> list[list[Candidate]]:
         """The run's extraction calls: stored with the run, so a resume sends the same prompts."""
-        path = self.gateway.settings.data_dir / "runs" / run_id / "groups.json"
-        if path.is_file():
-            return [[Candidate.model_validate(c) for c in g] for g in load_json(path)]
-        budget = extraction_budget(self.gateway, query, self.extract_tokens)
-        count = self.gateway.count_tokens
-        if source is not None:
-            frame = count(excerpt_block("P99", ""))
-            candidates = window_candidates(source, budget - frame, count)
-        else:
-            candidates = index_candidates(self.index, query, doc_ids, self.k, self.neighbours)
-        groups = group_candidates(candidates, budget, count)
-        save_json_atomic(path, [[c.model_dump() for c in g] for g in groups])
-        return groups
+
+        def group() -> list[list[dict[str, Any]]]:
+            budget = extraction_budget(self.gateway, query, self.extract_tokens)
+            count = self.gateway.count_tokens
+            if source is not None:
+                frame = count(excerpt_block("P99", ""))
+                candidates = window_candidates(source, budget - frame, count)
+            else:
+                candidates = index_candidates(self.index, query, doc_ids, self.k, self.neighbours)
+            groups = group_candidates(candidates, budget, count)
+            return [[c.model_dump() for c in g] for g in groups]
+
+        stored = self.run_file(run_id, "groups.json", group)
+        return [[Candidate.model_validate(c) for c in g] for g in stored]
 
     async def astream(
         self,
@@ -339,12 +352,13 @@ class RetrieveThenReason:
         source: DocumentText | str | None = None,
         doc_ids: Sequence[str] | None = None,
         run_id: str | None = None,
-    ) -> AsyncIterator[ProgressEvent | StrategyResult]:
+    ) -> AsyncIterator[ProgressEvent | ReasonResult]:
         """Run or resume, yielding progress events and finally the result.
 
         Args:
             query: the question.
-            source: a document read whole, in windows (not from the index).
+            source: a document read whole, in windows (not from the index; a string is
+                raw text).
             doc_ids: with no ``source``: the indexed documents to search (None: all).
             run_id: name or resume a run; default derived from the inputs.
 
@@ -356,22 +370,28 @@ class RetrieveThenReason:
             raise LongdocError("the reason strategy needs a question", query=query)
         if source is not None and doc_ids is not None:
             raise LongdocError("give source or doc_ids, not both", doc_ids=list(doc_ids))
-        doc = from_text(source) if isinstance(source, str) else source
+        doc = as_document(source) if source is not None else None
         ids = list(doc_ids) if doc_ids is not None else None
-        run_id = run_id or await asyncio.to_thread(
-            lambda: self.run_id_for(query, source=doc, doc_ids=ids)
-        )
+        if run_id is None:
+            run_id = await asyncio.to_thread(
+                lambda: self.run_id_for(query, source=doc, doc_ids=ids)
+            )
         groups = await asyncio.to_thread(self._plan, query, doc, ids, run_id)
         ctx = self._context(query, groups, run_id)
-        async for item in run_or_resume(
-            self._graph, self._saver(), ctx, run_id=run_id, fresh={"done": 0}, stage="extract",
-            total=len(groups), progress_key="done", finished=lambda v: "answer" in v,
+        spec = RunSpec(
+            self._graph, ctx, run_id, fresh={"done": 0}, stage="extract", total=len(groups),
+            progress_key="done", finished=lambda v: "answer" in v,
             recursion_limit=-(-len(groups) // ctx.batch) + 10,
-        ):  # fmt: skip
-            if isinstance(item, ProgressEvent):
-                yield item
-            else:
-                yield self._result(item.values, ctx, self._label(doc, ids), item.resumed)
+        )  # fmt: skip
+
+        async def result(run: GraphRun) -> ReasonResult:
+            return self._result(run, ctx, self._label(doc, ids))
+
+        async for item in self._execute(spec, result):
+            yield item
+
+    arun = drained(astream)
+    run = blocking(arun)
 
     def _context(self, query: str, groups: list[list[Candidate]], run_id: str) -> ReasonContext:
         return ReasonContext(
@@ -395,22 +415,16 @@ class RetrieveThenReason:
             return doc.name
         return ",".join(doc_ids) if doc_ids else "index"
 
-    def _saver(self) -> Any:
-        return saver_scope(self._checkpointer, self.gateway.settings.data_dir)
-
-    def _result(
-        self, final: dict[str, Any], ctx: ReasonContext, source: str, resumed: bool
-    ) -> StrategyResult:
+    def _result(self, run: GraphRun, ctx: ReasonContext, source: str) -> ReasonResult:
+        final = run.values
         extracted, dropped = final.get("extracted", 0), final.get("dropped", 0)
-        return StrategyResult(
+        return ReasonResult(
             answer=final.get("answer", ""),
-            strategy="reason",
-            task="qa",
             query=ctx.query,
             source=source,
             run_id=ctx.run_id,
             parts=len(ctx.groups),
-            resumed=resumed,
+            resumed=run.resumed,
             usage=self.gateway.usage() - ctx.usage_start,
             citations=[Citation.model_validate(c) for c in final.get("citations") or []],
             citations_fallback=final.get("fallback", False),
@@ -419,33 +433,7 @@ class RetrieveThenReason:
             facts_dropped=dropped,
             dropped_sentences=list(final.get("dropped_text") or []),
             extraction_failures=len(final.get("failures") or []),
-        )
-
-    async def arun(
-        self,
-        query: str,
-        *,
-        source: DocumentText | str | None = None,
-        doc_ids: Sequence[str] | None = None,
-        run_id: str | None = None,
-    ) -> StrategyResult:
-        """Run or resume to the end and return the result (see :meth:`astream`)."""
-        result: StrategyResult | None = None
-        async for item in self.astream(query, source=source, doc_ids=doc_ids, run_id=run_id):
-            if isinstance(item, StrategyResult):
-                result = item
-        assert result is not None
-        return result
-
-    def run(
-        self,
-        query: str,
-        *,
-        source: DocumentText | str | None = None,
-        doc_ids: Sequence[str] | None = None,
-        run_id: str | None = None,
-    ) -> StrategyResult:
-        """Sync :meth:`arun`."""
-        return self.gateway.run_sync(
-            self.arun(query, source=source, doc_ids=doc_ids, run_id=run_id)
+            failed_extractions=[
+                FailedExtraction.model_validate(f) for f in final.get("failures") or []
+            ],
         )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
@@ -46,13 +46,16 @@ from longdoc.agents.writing import (
 )
 from longdoc.errors import LongdocError
 from longdoc.workflows.base import (
+    GraphRun,
     ProgressEvent,
+    RunSpec,
+    Workflow,
+    blocking,
     derive_run_id,
+    drained,
     emit_progress,
     load_json,
-    run_or_resume,
     save_json_atomic,
-    saver_scope,
 )
 from longdoc.workflows.writing.evidence import gather_evidence, resolve_sources
 from longdoc.workflows.writing.memory import RunningSummary, SectionMemory, WritingMemory
@@ -65,8 +68,20 @@ from longdoc.workflows.writing.outline import (
     outline_view,
     to_nodes,
 )
-from longdoc.workflows.writing.quality import count_words, find_repeat, length_score, tail_words
-from longdoc.workflows.writing.result import LeafReport, WritingResult, assemble
+from longdoc.workflows.writing.quality import (
+    Repeat,
+    count_words,
+    find_repeat,
+    repeated_paragraphs,
+    tail_words,
+)
+from longdoc.workflows.writing.result import (
+    LeafReport,
+    WritingResult,
+    assemble,
+    leaf_reports,
+    length_figures,
+)
 
 __all__ = [
     "LeafReport",
@@ -221,6 +236,24 @@ async def _control_length(ctx: WritingContext, brief: WritingBrief, text: str) -
     return text, ""
 
 
+async def _guard_repeats(
+    ctx: WritingContext, brief: WritingBrief, text: str, earlier: list[tuple[str, str]], cap: int
+) -> tuple[str, Repeat | None, list[Repeat]]:
+    """The repetition guard: one rewrite naming the first repeat found.
+
+    Returns:
+        The text, the repeat rewritten (None when there was none) and the repeated
+        paragraphs left in the text: one rewrite is all the guard does, and what it
+        leaves is counted, not hidden.
+    """
+    repeat = find_repeat(text, earlier, ngram=ctx.gateway.settings.writing_repeat_ngram)
+    if repeat is not None:
+        text = await rewrite_repeat(
+            ctx.gateway, brief, text, repeat.text, max_tokens=cap, within=not repeat.earlier
+        )
+    return text, repeat, repeated_paragraphs(text, earlier)
+
+
 async def write_leaf(ctx: WritingContext, i: int, summary: str) -> dict[str, Any]:
     """Write leaf ``i`` with length control and the repetition guard; update the memory.
 
@@ -257,20 +290,20 @@ async def write_leaf(ctx: WritingContext, i: int, summary: str) -> dict[str, Any
         ctx, brief, await write_section(ctx.gateway, brief, max_tokens=cap)
     )
     actions = [action] if action else []
-    repeat = find_repeat(text, earlier, ngram=s.writing_repeat_ngram)
+    text, repeat, left = await _guard_repeats(ctx, brief, text, earlier, cap)
     if repeat is not None:
-        text = await rewrite_repeat(
-            ctx.gateway, brief, text, repeat.text, max_tokens=cap, within=not repeat.earlier
-        )
         actions.append("rewritten")
     await ctx.memory.update(leaf.title, text)
+    words = count_words(text)
     report = LeafReport(
         id=leaf.id,
         title=leaf.title,
         budget=leaf.words,
-        words=count_words(text),
+        words=words,
+        words_distinct=words - sum(count_words(r.text) for r in left),
         actions=actions,
         repeat=repeat,
+        repeats_left=left,
         evidence=[e["label"] for e in evidence],
     )
     return {**report.model_dump(), "text": text, "summary": ctx.memory.summary(),
@@ -331,7 +364,7 @@ def _memory_label(memory: WritingMemory | None) -> str:
     return f"{type(memory).__name__}:{session}" if session else type(memory).__name__
 
 
-class LongWriter:
+class LongWriter(Workflow):
     """Writes documents of a requested length (10,000 words and more) with a bounded context.
 
     Args:
@@ -340,6 +373,10 @@ class LongWriter:
         memory: what the writer remembers of earlier sections; default a
             :class:`RunningSummary` capped at ``writing_summary_tokens``.
         checkpointer: a LangGraph checkpointer; default SQLite under the data dir.
+
+    The documents a run draws passages from are its ``evidence`` (doc ids in the
+    index, or paths ingested first); "source" means the document a reading workflow
+    reads whole, so the writer does not use the word for its inputs.
 
     Example:
         >>> w = LongWriter(Gateway())
@@ -354,10 +391,9 @@ class LongWriter:
         memory: WritingMemory | None = None,
         checkpointer: Any = None,
     ) -> None:
-        self.gateway = gateway or Gateway()
+        super().__init__(gateway, checkpointer=checkpointer)
         self.index = index
         self.memory = memory
-        self._checkpointer = checkpointer
         self._graph = build_writing_graph()
 
     def _run_id(self, instruction: str, words: int, doc_ids: list[str]) -> str:
@@ -376,34 +412,42 @@ class LongWriter:
             memory=_memory_label(self.memory),
         )
 
-    async def _doc_ids(self, sources: list[str]) -> list[str]:
-        if not sources:
+    async def _doc_ids(self, evidence: list[str]) -> list[str]:
+        if not evidence:
             return []
         if self.index is None:
             from longdoc.retrieval import Index
 
             self.index = await asyncio.to_thread(Index, settings=self.gateway.settings)
-        return await asyncio.to_thread(resolve_sources, self.index, sources)
+        return await asyncio.to_thread(resolve_sources, self.index, evidence)
 
     async def astream(
         self,
         instruction: str,
-        words: int,
         *,
-        sources: list[str] | None = None,
+        words: int,
+        evidence: Sequence[str] | None = None,
         run_id: str | None = None,
     ) -> AsyncIterator[ProgressEvent | WritingResult]:
         """Run or resume, yielding progress events (words so far / target), then the result.
 
+        Args:
+            instruction: what to write.
+            words: the length wanted, in words (at least 10).
+            evidence: ground the text in these documents: doc ids in the index, or
+                paths (files, folders) ingested into it first.
+            run_id: name or resume a run; default derived from the inputs.
+
         Raises:
-            LongdocError: an empty instruction, a length below 10 words, or a bad source.
+            LongdocError: an empty instruction, a length below 10 words, or bad evidence.
         """
         if not instruction.strip():
             raise LongdocError("the writing instruction is empty", parameter="instruction")
         if words < 10:
             raise LongdocError(f"words must be at least 10, not {words}", parameter="words")
-        doc_ids = await self._doc_ids(list(sources or []))
-        run_id = run_id or await asyncio.to_thread(self._run_id, instruction, words, doc_ids)
+        doc_ids = await self._doc_ids(list(evidence or []))
+        if run_id is None:
+            run_id = await asyncio.to_thread(self._run_id, instruction, words, doc_ids)
         s = self.gateway.settings
         ctx = WritingContext(
             gateway=self.gateway,
@@ -415,18 +459,20 @@ class LongWriter:
             doc_ids=doc_ids,
             usage_start=self.gateway.usage(),
         )
-        async for item in run_or_resume(
-            self._graph, self._saver(), ctx, run_id=run_id, fresh={"next": 0}, stage="writer",
-            total=words, progress_key="written", finished=lambda v: bool(v.get("done")),
+        spec = RunSpec(
+            self._graph, ctx, run_id, fresh={"next": 0}, stage="writer", total=words,
+            progress_key="written", finished=lambda v: bool(v.get("done")),
             recursion_limit=100_000,
-        ):  # fmt: skip
-            if isinstance(item, ProgressEvent):
-                yield item
-            else:
-                yield await asyncio.to_thread(self._result, ctx, item.resumed)
+        )  # fmt: skip
 
-    def _saver(self) -> Any:
-        return saver_scope(self._checkpointer, self.gateway.settings.data_dir)
+        async def result(run: GraphRun) -> WritingResult:
+            return await asyncio.to_thread(self._result, ctx, run.resumed)  # reads run files
+
+        async for item in self._execute(spec, result):
+            yield item
+
+    arun = drained(astream)
+    run = blocking(arun)
 
     def _result(self, ctx: WritingContext, resumed: bool) -> WritingResult:
         plan = load_json(ctx.run_dir / "plan.json")
@@ -434,43 +480,16 @@ class LongWriter:
         records = [load_json(ctx.leaf_path(i)) for i in range(len(leaves(roots)))]
         markdown, words, sources = assemble(plan, records)
         save_json_atomic(ctx.run_dir / "result.json", {"markdown": markdown, "words": words})
+        sections = leaf_reports(records)
         return WritingResult(
             markdown=markdown,
             title=plan["title"],
             target_words=ctx.words,
-            words=words,
-            length_score=length_score(ctx.words, words),
+            **length_figures(ctx.words, words, sections),
             run_id=ctx.run_id,
             outline=roots,
-            sections=[LeafReport.model_validate(r) for r in records],
+            sections=sections,
             sources=sources,
             resumed=resumed,
             usage=self.gateway.usage() - ctx.usage_start,
         )
-
-    async def arun(
-        self,
-        instruction: str,
-        words: int,
-        *,
-        sources: list[str] | None = None,
-        run_id: str | None = None,
-    ) -> WritingResult:
-        """Run or resume to the end and return the result."""
-        result: WritingResult | None = None
-        async for item in self.astream(instruction, words, sources=sources, run_id=run_id):
-            if isinstance(item, WritingResult):
-                result = item
-        assert result is not None
-        return result
-
-    def run(
-        self,
-        instruction: str,
-        words: int,
-        *,
-        sources: list[str] | None = None,
-        run_id: str | None = None,
-    ) -> WritingResult:
-        """Sync :meth:`arun`."""
-        return self.gateway.run_sync(self.arun(instruction, words, sources=sources, run_id=run_id))

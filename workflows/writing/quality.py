@@ -5,6 +5,8 @@
 * :func:`length_score`: LongBench-Write's length score S_l.
 * :func:`find_repeat`: a paragraph, or a run of ``n`` or more words, that a new
   section shares with an earlier one, or a paragraph it repeats within itself.
+* :func:`repeated_paragraphs`: every such repeated paragraph, for the figures of
+  what the guard could not remove.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-__all__ = ["Repeat", "count_words", "find_repeat", "length_score", "tail_words"]
+__all__ = [
+    "Repeat",
+    "count_words",
+    "find_repeat",
+    "length_score",
+    "repeated_paragraphs",
+    "tail_words",
+]
 
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 _MIN_PARAGRAPH_WORDS = 8
@@ -71,9 +80,8 @@ def _paragraphs(text: str) -> list[str]:
     return [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
 
 
-def _repeated_paragraph(text: str, earlier: Sequence[tuple[str, str]]) -> Repeat | None:
-    from rapidfuzz import fuzz, process
-
+def _paragraph_pool(earlier: Sequence[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """The normalised paragraphs of the earlier sections, and the id of each one's section."""
     pool: list[str] = []
     owner: list[str] = []
     for sid, other in earlier:
@@ -81,6 +89,13 @@ def _repeated_paragraph(text: str, earlier: Sequence[tuple[str, str]]) -> Repeat
             if len(_norm_words(p)) >= _MIN_PARAGRAPH_WORDS:
                 pool.append(" ".join(_norm_words(p)))
                 owner.append(sid)
+    return pool, owner
+
+
+def _repeated_paragraph(text: str, earlier: Sequence[tuple[str, str]]) -> Repeat | None:
+    from rapidfuzz import fuzz, process
+
+    pool, owner = _paragraph_pool(earlier)
     if not pool:
         return None
     for p in _paragraphs(text):
@@ -124,13 +139,13 @@ def _repeated_ngram(text: str, earlier: Sequence[tuple[str, str]], n: int) -> Re
     raw = _WORD.findall(text)
     words = [w.lower() for w in raw]
     for i in range(len(words) - n + 1):
-        sid = seen.get(tuple(words[i : i + n]))
-        if sid is None:
+        owner = seen.get(tuple(words[i : i + n]))
+        if owner is None:
             continue
         end = i + n  # extend the run while the next n-gram is repeated too
         while end < len(words) and tuple(words[end - n + 1 : end + 1]) in seen:
             end += 1
-        return Repeat(kind="ngram", text=" ".join(raw[i:end]), earlier=sid)
+        return Repeat(kind="ngram", text=" ".join(raw[i:end]), earlier=owner)
     return None
 
 
@@ -154,3 +169,38 @@ def find_repeat(text: str, earlier: Sequence[tuple[str, str]], *, ngram: int = 1
         if found is not None:
             return found
     return _paragraph_repeated_within(text)
+
+
+def repeated_paragraphs(text: str, earlier: Sequence[tuple[str, str]]) -> list[Repeat]:
+    """Every paragraph of ``text`` that repeats one of an earlier section or of itself.
+
+    The same tests as :func:`find_repeat`'s paragraph checks (paragraphs of 8 words
+    or more, near-exact counts), applied to every paragraph rather than the first: a
+    text :func:`find_repeat` finds no paragraph repeat in gives an empty list. The
+    first copy of a paragraph is kept; each later copy is listed.
+
+    Args:
+        text: the section as it stands.
+        earlier: ``(section id, text)`` of the sections written before it.
+
+    Returns:
+        The repeated paragraphs in order, each naming the earlier section it repeats
+        (empty when it repeats a paragraph of ``text`` itself).
+    """
+    from rapidfuzz import fuzz, process
+
+    pool, owner = _paragraph_pool(earlier)
+    seen: list[str] = []
+    found: list[Repeat] = []
+    for p in _paragraphs(text):
+        norm = _norm_words(p)
+        if len(norm) < _MIN_PARAGRAPH_WORDS:
+            continue
+        joined = " ".join(norm)
+        hit = process.extractOne(joined, pool, scorer=fuzz.ratio, score_cutoff=_NEAR_DUPLICATE)
+        if hit is not None:
+            found.append(Repeat(kind="paragraph", text=p, earlier=owner[hit[2]]))
+        elif any(fuzz.ratio(joined, q, score_cutoff=_NEAR_DUPLICATE) for q in seen):
+            found.append(Repeat(kind="paragraph", text=p, earlier=""))
+        seen.append(joined)
+    return found

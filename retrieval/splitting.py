@@ -1,0 +1,197 @@
+"""Fit then cut: split text along sentences, count every part exactly, cut again what is over.
+
+The chunker (spans within the embedder's limit) and the workflows' document
+budget (parts within one model call) both split this way. Sentence-aware
+splitting comes from llama-index-core's ``SentenceSplitter``; it sums the token
+counts of its splits, which can differ from the count of the joined text, so it
+cannot promise a limit by itself: :func:`fit_then_cut` recounts every part with
+the exact counter and cuts again whatever is over, so no part can overflow.
+
+:func:`longest_prefix` is the one binary search for "the longest prefix of a
+text within a token count".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from longdoc.errors import BudgetError
+
+__all__ = [
+    "calibrate",
+    "fit_then_cut",
+    "longest_prefix",
+    "rough_tokens",
+    "sentence_split",
+    "split_to_budget",
+]
+
+P = TypeVar("P")
+
+_APPROX = re.compile(r"\w+|[^\w\s]")
+_SAMPLE_CHARS = 20_000
+_LLAMA_PARAGRAPH_SEP = "\n\n\n"  # SentenceSplitter's own default
+
+
+def fit_then_cut(
+    parts: Sequence[P],
+    *,
+    limit: int,
+    count: Callable[[list[P]], list[int]],
+    cut: Callable[[P, int], list[P]],
+) -> list[P]:
+    """``parts`` in order, each one over ``limit`` replaced by its cut pieces, fitted again.
+
+    Args:
+        parts: the parts (strings, spans...) in reading order.
+        limit: the most tokens a part may have.
+        count: exact token counts of a batch of parts.
+        cut: smaller pieces of a part that has the given count (over ``limit``); they
+            must come closer to fitting on every round, or the recursion never ends.
+
+    Returns:
+        Parts of at most ``limit`` tokens each, in order.
+    """
+    parts = list(parts)
+    out: list[P] = []
+    for part, n in zip(parts, count(parts), strict=True):
+        if n <= limit:
+            out.append(part)
+        else:
+            out.extend(fit_then_cut(cut(part, n), limit=limit, count=count, cut=cut))
+    return out
+
+
+def sentence_split(
+    text: str,
+    chunk_size: int,
+    tokenizer: Callable[[str], Sequence[object]],
+    *,
+    chunk_overlap: int = 0,
+    paragraph_separator: str = _LLAMA_PARAGRAPH_SEP,
+) -> list[str]:
+    """``text`` split along paragraphs and sentences by llama-index's ``SentenceSplitter``.
+
+    Args:
+        text: the text.
+        chunk_size: target size of a part, in ``tokenizer``'s tokens.
+        tokenizer: the tokens of a text (only their number is used).
+        chunk_overlap: tokens shared by adjacent parts.
+        paragraph_separator: what separates paragraphs.
+
+    Returns:
+        Parts, stripped, in order (verbatim slices of ``text`` in practice).
+    """
+    from llama_index.core.node_parser import SentenceSplitter
+
+    splitter = SentenceSplitter(
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        tokenizer=tokenizer,
+        paragraph_separator=paragraph_separator,
+    )
+    return list(splitter.split_text(text))
+
+
+def rough_tokens(text: str) -> list[str]:
+    """Words and punctuation marks: a fast stand-in for a model's tokens."""
+    return _APPROX.findall(text)
+
+
+def calibrate(text: str, count: Callable[[str], int]) -> float:
+    """Model tokens per approximate token (see :func:`rough_tokens`), on a sample of ``text``."""
+    sample = text[:_SAMPLE_CHARS]
+    approx = len(rough_tokens(sample))
+    if approx == 0:
+        return 1.0
+    return max(0.2, count(sample) / approx)
+
+
+def _sentences(text: str, approx_size: int) -> list[str]:
+    parts = sentence_split(
+        text,
+        max(8, approx_size),
+        rough_tokens,
+        chunk_overlap=0,  # chain-of-agents reads each part once; overlap only costs tokens
+        paragraph_separator="\n\n",
+    )
+    return [part for part in parts if part.strip()]
+
+
+def split_to_budget(
+    text: str, budget: int, count: Callable[[str], int], *, min_budget: int = 32
+) -> list[str]:
+    """Parts of ``text`` in reading order, each at most ``budget`` tokens by ``count``.
+
+    Sentences are split with the fast approximate tokenizer, calibrated against
+    ``count`` on a sample of the text; every part is then counted exactly.
+
+    Args:
+        text: the whole document.
+        budget: most tokens per part, counted by ``count``.
+        count: the model's token counter.
+        min_budget: smallest budget accepted.
+
+    Returns:
+        Non-empty parts in order.
+
+    Raises:
+        BudgetError: when ``budget`` is below ``min_budget``.
+    """
+    if budget < min_budget:
+        raise BudgetError(budget, min_budget, "the document budget per call is too small")
+    if not text.strip():
+        return []
+    # Aim a little below the budget so few parts need a second split.
+    target = int(budget / calibrate(text, count) * 0.95)
+    return fit_then_cut(
+        _sentences(text, target),
+        limit=budget,
+        count=lambda parts: [count(p) for p in parts],
+        cut=lambda part, tokens: _cut_text(part, budget / tokens * 0.9),
+    )
+
+
+def _cut_text(part: str, shrink: float) -> list[str]:
+    """``part`` split again with a target ``shrink`` times its size; halved without a boundary."""
+    pieces = _sentences(part, max(1, int(len(rough_tokens(part)) * shrink)))
+    if len(pieces) <= 1:  # no sentence boundary to cut at: cut by characters
+        half = len(part) // 2
+        pieces = [part[:half], part[half:]]
+    return pieces
+
+
+def longest_prefix(
+    text: str, limit: int, count: Callable[[str], int], *, sep: str | None = None
+) -> str:
+    """The longest prefix of ``text`` that ``count`` puts at ``limit`` tokens or fewer.
+
+    A binary search: ``count`` is assumed not to shrink as the prefix grows.
+
+    Args:
+        text: the text to cut.
+        limit: the most tokens the prefix may have.
+        count: the token counter (it may count the prefix inside a larger text).
+        sep: cut only between units separated by ``sep`` (``" "``: whole words; the
+            separator at the cut is dropped); default: at any character.
+
+    Returns:
+        The prefix; ``""`` when not even the first unit fits.
+    """
+    words = text.split(sep) if sep is not None else []
+    glue = sep or ""
+
+    def prefix(m: int) -> str:
+        return text[:m] if sep is None else glue.join(words[:m])
+
+    # Invariant: prefix(lo) fits (0 units = nothing kept); no prefix longer than hi does.
+    lo, hi = 0, len(text) if sep is None else len(words)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if count(prefix(mid)) <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    return prefix(lo)

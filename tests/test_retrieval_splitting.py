@@ -1,0 +1,61 @@
+"""The one "fit then cut" splitter and the one longest-prefix search."""
+
+from __future__ import annotations
+
+import pytest
+
+from longdoc.errors import BudgetError
+from longdoc.retrieval.splitting import fit_then_cut, longest_prefix, split_to_budget
+from longdoc.testing.scripted import count_word_tokens
+
+TEXT = "one two three four five six seven eight nine ten"
+
+
+def test_longest_prefix_by_characters() -> None:
+    assert longest_prefix(TEXT, 7, len) == "one two"
+    assert longest_prefix(TEXT, 0, len) == ""
+    assert longest_prefix(TEXT, 10_000, len) == TEXT
+    # The counter may count the prefix inside a larger text: here a 10-token frame.
+    assert longest_prefix(TEXT, 13, lambda p: len(p) + 10) == "one"
+
+
+def test_longest_prefix_by_words_never_cuts_a_word() -> None:
+    assert longest_prefix(TEXT, 3, count_word_tokens, sep=" ") == "one two three"
+    assert longest_prefix(TEXT, 9, len, sep=" ") == "one two"  # "one two t" would fit
+    assert longest_prefix("unbreakable", 5, len, sep=" ") == ""
+    marked = longest_prefix(TEXT, 6, lambda p: count_word_tokens(p + " […]"), sep=" ")  # 3 + 3
+    assert marked == "one two three"
+
+
+def test_fit_then_cut_cuts_only_what_is_over_and_keeps_the_order() -> None:
+    cut_calls: list[tuple[str, int]] = []
+
+    def halve(part: str, n: int) -> list[str]:
+        cut_calls.append((part, n))
+        return [part[: len(part) // 2], part[len(part) // 2 :]]
+
+    parts = ["ab", "abcdefghij", "xyz"]
+    out = fit_then_cut(parts, limit=3, count=lambda ps: [len(p) for p in ps], cut=halve)
+    assert "".join(out) == "".join(parts) and all(len(p) <= 3 for p in out)
+    assert out[0] == "ab" and out[-1] == "xyz"
+    assert cut_calls[0] == ("abcdefghij", 10)
+    assert {p for p, _n in cut_calls} <= {"abcdefghij", "abcde", "fghij"}
+
+
+def test_split_to_budget_holds_for_a_counter_unlike_words() -> None:
+    text = "\n\n".join(
+        f"Paragraph {i} says something rather long-winded about item {i}. " * 6 for i in range(30)
+    )
+    text += "\n\n" + "x" * 3000  # no boundary at all: cut by characters
+
+    def count(s: str) -> int:
+        return len(s) // 3 + 1
+
+    parts = split_to_budget(text, 120, count)
+    assert parts and all(count(p) <= 120 for p in parts)
+    assert "".join(parts).replace(" ", "").replace("\n", "") == text.replace(" ", "").replace(
+        "\n", ""
+    )
+    with pytest.raises(BudgetError):
+        split_to_budget(text, 8, count)
+    assert split_to_budget(" \n ", 120, count) == []
