@@ -56,6 +56,8 @@ class ConfigError(LongdocError):
         problems: ``(setting name, message)`` pairs, one per invalid setting.
     """
 
+    problems: list[tuple[str, str]]
+
     def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
         lines = "\n".join(f"  {name}: {msg}" for name, msg in problems)
         super().__init__(f"invalid longdoc settings:\n{lines}", problems=list(problems))
@@ -76,6 +78,11 @@ class ContextWindowError(GatewayError):
         context_window: the model's context window in tokens.
         stage: the ledger stage of the call.
     """
+
+    prompt_tokens: int
+    max_output_tokens: int
+    context_window: int
+    stage: str
 
     def __init__(
         self, prompt_tokens: int, max_output_tokens: int, context_window: int, stage: str
@@ -101,6 +108,11 @@ class ModelCallError(GatewayError):
         status_code: the last HTTP status, when there was one.
     """
 
+    model: str
+    stage: str
+    attempts: int
+    status_code: int | None
+
     def __init__(
         self, message: str, *, model: str, stage: str, attempts: int, status_code: int | None
     ) -> None:
@@ -123,6 +135,10 @@ class StructuredOutputError(GatewayError):
         validation_error: the last validation message.
     """
 
+    schema_name: str
+    raw_text: str
+    validation_error: str
+
     def __init__(self, schema_name: str, raw_text: str, validation_error: str) -> None:
         preview = raw_text if len(raw_text) <= 300 else raw_text[:300] + "..."
         super().__init__(
@@ -141,6 +157,8 @@ class LocalServerError(GatewayError):
         gguf: the model file that was to be served, when known.
     """
 
+    gguf: str | None
+
     def __init__(self, message: str, gguf: str | None = None) -> None:
         super().__init__(message, gguf=gguf)
 
@@ -156,6 +174,8 @@ class SourceNotFoundError(RetrievalError):
         path: the path that was asked for.
     """
 
+    path: Path
+
     def __init__(self, path: Path | str) -> None:
         super().__init__(f"no such file or folder: {path}", path=Path(path))
 
@@ -167,6 +187,9 @@ class DocumentNotFoundError(RetrievalError):
         doc_id: the id that was asked for.
         collection: the collection that was searched.
     """
+
+    doc_id: str
+    collection: str
 
     def __init__(self, doc_id: str, collection: str) -> None:
         super().__init__(
@@ -187,6 +210,10 @@ class EmbeddingModelMismatchError(RetrievalError):
         requested_model: the model identity of the embedder now in use.
     """
 
+    collection: str
+    stored_model: str
+    requested_model: str
+
     def __init__(self, collection: str, stored_model: str, requested_model: str) -> None:
         super().__init__(
             f"collection {collection!r} was built with embedding model {stored_model!r}, "
@@ -205,6 +232,8 @@ class IndexBackendError(RetrievalError):
         where: the client's location (a folder or ``host:port``).
     """
 
+    where: str
+
     def __init__(self, message: str, where: str) -> None:
         super().__init__(f"Chroma at {where}: {message}", where=where)
 
@@ -221,6 +250,12 @@ class ReasonerOutputError(LongdocError):
         facts_extracted: sentences the extractor returned.
         facts_dropped: sentences not found in the document.
     """
+
+    run_id: str
+    raw_text: str
+    facts: list[object]
+    facts_extracted: int
+    facts_dropped: int
 
     def __init__(
         self, run_id: str, raw_text: str, facts: Sequence[object], *, extracted: int, dropped: int
@@ -245,6 +280,10 @@ class BudgetError(LongdocError):
         detail: how the budget was computed.
     """
 
+    budget: int
+    needed: int
+    detail: str
+
     def __init__(self, budget: int, needed: int, detail: str) -> None:
         super().__init__(
             f"only {budget} tokens are left for document text per call (need >= {needed}): "
@@ -261,6 +300,8 @@ class EmptyDocumentError(LongdocError):
     Attributes:
         source: what was given.
     """
+
+    source: str
 
     def __init__(self, source: str) -> None:
         super().__init__(f"no text to read in {source}", source=source)
@@ -322,6 +363,10 @@ class MissingExtraError(LongdocError):
         package: the missing distribution.
         feature: what needs it, for people (``the embedded model (LONGDOC_MODEL=local)``).
     """
+
+    extra: str
+    package: str
+    feature: str
 
     def __init__(self, *, extra: str, package: str, feature: str) -> None:
         super().__init__(

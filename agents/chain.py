@@ -6,11 +6,12 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from longdoc.agents.delimiters import data_rule, delimit, question_block
+from longdoc.agents.delimiters import DOCUMENT_TAGS, data_rule, delimit, question_block
 from longdoc.agents.gateway import Gateway
 from longdoc.agents.gateway.types import Messages
 
 __all__ = [
+    "MANAGER_GOAL",
     "JudgeChoice",
     "Task",
     "answer_from_notes",
@@ -24,7 +25,9 @@ __all__ = [
 
 Task = Literal["qa", "summary", "code"]
 
-# The tags each role's user message uses: its data rule names them and delimit breaks them.
+# The tags each role's user message uses, all broken by delimit; the data rule names the
+# document's tags (the question is the user's own request).
+_DATA_RULE = data_rule(*DOCUMENT_TAGS)
 _WORKER_TAGS = ("document_part", "notes", "question")
 _MANAGER_TAGS = ("notes", "question")
 _JUDGE_TAGS = ("notes", "question")
@@ -35,7 +38,7 @@ _WORKER_SYSTEM = (
     "each. You receive the notes written by the previous worker and the next part of the "
     "document, and you write the notes that the next worker will receive. Rewrite the notes; "
     "do not just append. Keep them short and factual: quote names, numbers and key phrases "
-    "exactly. " + data_rule(*_WORKER_TAGS)
+    "exactly. " + _DATA_RULE
 )
 
 
@@ -58,11 +61,11 @@ _WORKER_GOAL: dict[Task, str] = {
 
 _MANAGER_SYSTEM = (
     "You are the manager of a chain of agents that read a long document. You never see the "
-    "document itself, only the final notes the workers wrote. " + data_rule(*_MANAGER_TAGS)
+    "document itself, only the final notes the workers wrote. " + _DATA_RULE
 )
 
 
-_MANAGER_GOAL: dict[Task, str] = {
+MANAGER_GOAL: dict[Task, str] = {
     "qa": "Answer the question using the notes. If the notes do not contain the answer, say so.",
     "summary": "Write a clear, well-organised summary of the whole document from the notes.",
     "code": "Describe what this code does, its main parts and how they fit together.",
@@ -87,7 +90,7 @@ def worker_messages(
 def manager_messages(task: Task, query: str | None, notes: str) -> Messages:
     """Prompt of the manager, who sees the final notes and the query only."""
     question = question_block(query, *_MANAGER_TAGS)
-    user = f"{question}<notes>\n{delimit(notes, *_MANAGER_TAGS)}\n</notes>\n\n{_MANAGER_GOAL[task]}"
+    user = f"{question}<notes>\n{delimit(notes, *_MANAGER_TAGS)}\n</notes>\n\n{MANAGER_GOAL[task]}"
     return [{"role": "system", "content": _MANAGER_SYSTEM}, {"role": "user", "content": user}]
 
 
@@ -104,7 +107,7 @@ def judge_messages(task: Task, query: str | None, candidates: list[str]) -> Mess
         f"Which candidate is the most complete and reliable basis for {goal}? "
         f'Reply as JSON: {{"choice": <candidate number>, "reason": "<one sentence>"}}.'
     )
-    system = "You judge the quality of notes about a long document. " + data_rule(*_JUDGE_TAGS)
+    system = "You judge the quality of notes about a long document. " + _DATA_RULE
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from longdoc._delimiters import neutralise
 
-__all__ = ["data_rule", "delimit", "question_block"]
+__all__ = ["DOCUMENT_TAGS", "data_rule", "delimit", "question_block"]
+
+# The tags that hold a document's own text (its parts, excerpts, and notes taken from it),
+# declared data by the chain's and the one-call baselines' system prompts.
+DOCUMENT_TAGS = ("document_part", "excerpt", "notes")
 
 
 def data_rule(*tags: str, verb: str = "read") -> str:

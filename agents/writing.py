@@ -41,9 +41,7 @@ __all__ = [
     "write_section",
 ]
 
-# The tags of each role's user message, from which come its rule and its delimiting.
-# <instruction> holds the user's own request and is named as such; the other tags
-# hold data (sources, notes, earlier output) and are named by the role's data rule.
+# The tags of each role's user message, all broken by delimit.
 _PLANNER_TAGS = ("instruction",)
 _SUBPLANNER_TAGS = ("instruction", "outline")
 _WRITER_TAGS = ("instruction", "excerpt", "notes", "previous", "outline")
@@ -51,11 +49,14 @@ _EDITOR_TAGS = ("instruction", "excerpt", "notes", "draft", "previous", "outline
 _SUMMARY_TAGS = ("notes", "draft")
 
 
+# The tags holding sources and earlier output: one data rule for every role names them
+# (the instruction is the user's own request; the outline is the planner's).
+_DATA_TAGS = ("excerpt", "notes", "draft", "previous")
+
+
 def _rules(tags: tuple[str, ...]) -> str:
-    """The sentences of a system prompt that name the role's tags."""
-    request = ["The writing request is inside <instruction> tags."] if "instruction" in tags else []
-    data = [t for t in tags if t != "instruction"]
-    return " ".join(request + ([data_rule(*data, verb="use")] if data else []))
+    """The data rule of a system prompt (``tags``, the role's, are all broken by delimit)."""
+    return data_rule(*_DATA_TAGS, verb="use")
 
 
 _PLANNER_SYSTEM = (

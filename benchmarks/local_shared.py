@@ -9,7 +9,9 @@ without pause. Printed side by side, with the ratio to the process running alone
 * ``one shared server``: both processes use one data dir, so they share one server.
 
 Each call sends about 600 prompt tokens and generates exactly ``--tokens`` (ignore_eos),
-so every call does the same work. Run: ``.venv/bin/python benchmarks/local_shared.py``.
+so every call does the same work. Run: ``.venv/bin/python benchmarks/local_shared.py``
+on an otherwise idle machine: beside other busy processes two servers simply take a
+larger share of the cores than one, and the figures measure the neighbours.
 """
 
 from __future__ import annotations
@@ -52,9 +54,12 @@ call(0)  # joins or starts the server; not timed
 print(json.dumps({"ready": True}), flush=True)
 i = 1
 started = time.perf_counter()
-while forever or i <= calls:
-    call(i)
-    i += 1
+try:
+    while forever or i <= calls:
+        call(i)
+        i += 1
+except KeyboardInterrupt:  # how the busy process is stopped; its exit handlers still run
+    sys.exit(0)
 print(json.dumps({"seconds": time.perf_counter() - started}), flush=True)
 """
 

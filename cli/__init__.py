@@ -47,8 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 1
+    from longdoc.agents.gateway import quiet_litellm
     from longdoc.errors import LongdocError
 
+    quiet_litellm()  # the command owns its process: no litellm banner between our messages
     try:
         return int(args.handler(args) or 0)
     except LongdocError as e:

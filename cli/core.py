@@ -51,7 +51,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
     return load_settings(**overrides)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``doctor`` and ``complete`` to the CLI."""
     doctor = sub.add_parser("doctor", help="check settings, versions and that the model answers")
     add_model_options(doctor)

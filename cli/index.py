@@ -8,7 +8,7 @@ from typing import Any
 __all__ = ["register"]
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the retrieval commands to the CLI."""
     ingest = sub.add_parser("ingest", help="load, chunk and embed files and folders")
     ingest.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
@@ -56,7 +56,7 @@ def _index(args: argparse.Namespace) -> Any:
     try:  # the model's "Loading weights" bar would garble ours
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     except ImportError:
         pass
 

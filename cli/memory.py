@@ -12,7 +12,7 @@ from longdoc.cli.core import add_model_options, settings_from_args
 __all__ = ["register"]
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``chat`` and ``memory show|forget|read`` to the CLI."""
     chat = sub.add_parser("chat", help="chat with a model that remembers (hierarchical memory)")
     chat.add_argument("--session", default="default", help="memory session id (default default)")
@@ -51,7 +51,7 @@ def _memory(session: str) -> Any:
     from longdoc.memory import HierarchicalMemory
 
     # Reading and forgetting need no model: no summarizer is called for them.
-    return HierarchicalMemory(session, summarizer=None, count_tokens=len)  # type: ignore[arg-type]
+    return HierarchicalMemory(session, summarizer=None, count_tokens=len)
 
 
 def run_chat(args: argparse.Namespace) -> int:

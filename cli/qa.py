@@ -50,7 +50,7 @@ def _add_chain_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``ask`` and ``summarize`` to the CLI."""
     ask = sub.add_parser("ask", help="answer a question about a long document")
     ask.add_argument("question")

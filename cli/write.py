@@ -13,7 +13,7 @@ from longdoc.cli.core import add_model_options, settings_from_args
 __all__ = ["register"]
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``write`` to the CLI."""
     write = sub.add_parser(
         "write",

@@ -29,21 +29,58 @@ class SyncAPI:
             self._portal = Portal("longdoc-memory")
         return self._portal.run(coro)
 
-    def add(self, text: str, role: str = "user", **kwargs: Any) -> Episode | None:
+    if TYPE_CHECKING:
+        # The async methods the twins call, defined by HierarchicalMemory.
+        async def aadd(
+            self, text: str, role: str = "user", *, source: str = "", key: str | None = None
+        ) -> Episode | None: ...
+        async def aadd_many(
+            self,
+            items: Sequence[str | tuple[str, str]],
+            *,
+            role: str = "user",
+            source: str = "",
+            keys: Sequence[str | None] | None = None,
+        ) -> list[Episode]: ...
+        async def arecall(
+            self, query: str, k: int | None = None, *, exclude: Sequence[int] = ()
+        ) -> list[RecalledEpisode]: ...
+        async def abuild_context(
+            self, query: str, budget_tokens: int, *, k: int | None = None
+        ) -> MemoryContext: ...
+        async def asummary(self) -> MemorySummary: ...
+        async def aforget(self, ordinals: Sequence[int] | None = None) -> int: ...
+        async def aprune(self, now: int | None = None) -> list[int]: ...
+        async def aresume(self) -> None: ...
+
+    def add(
+        self, text: str, role: str = "user", *, source: str = "", key: str | None = None
+    ) -> Episode | None:
         """Sync :meth:`aadd`."""
-        return self._sync(self.aadd(text, role, **kwargs))
+        return self._sync(self.aadd(text, role, source=source, key=key))
 
-    def add_many(self, items: Sequence[Any], **kwargs: Any) -> list[Episode]:
+    def add_many(
+        self,
+        items: Sequence[str | tuple[str, str]],
+        *,
+        role: str = "user",
+        source: str = "",
+        keys: Sequence[str | None] | None = None,
+    ) -> list[Episode]:
         """Sync :meth:`aadd_many`."""
-        return self._sync(self.aadd_many(items, **kwargs))
+        return self._sync(self.aadd_many(items, role=role, source=source, keys=keys))
 
-    def recall(self, query: str, k: int | None = None) -> list[RecalledEpisode]:
+    def recall(
+        self, query: str, k: int | None = None, *, exclude: Sequence[int] = ()
+    ) -> list[RecalledEpisode]:
         """Sync :meth:`arecall`."""
-        return self._sync(self.arecall(query, k))
+        return self._sync(self.arecall(query, k, exclude=exclude))
 
-    def build_context(self, query: str, budget_tokens: int, **kwargs: Any) -> MemoryContext:
+    def build_context(
+        self, query: str, budget_tokens: int, *, k: int | None = None
+    ) -> MemoryContext:
         """Sync :meth:`abuild_context`."""
-        return self._sync(self.abuild_context(query, budget_tokens, **kwargs))
+        return self._sync(self.abuild_context(query, budget_tokens, k=k))
 
     def summary(self) -> MemorySummary:
         """Sync :meth:`asummary`."""
@@ -53,9 +90,9 @@ class SyncAPI:
         """Sync :meth:`aforget`."""
         return self._sync(self.aforget(ordinals))
 
-    def prune(self) -> list[int]:
+    def prune(self, now: int | None = None) -> list[int]:
         """Sync :meth:`aprune`."""
-        return self._sync(self.aprune())
+        return self._sync(self.aprune(now))
 
     def resume(self) -> None:
         """Sync :meth:`aresume`."""

@@ -382,7 +382,7 @@ class HierarchicalMemory(SyncAPI):
         tail = self.tail()
         recalled = await self.arecall(query, k, exclude=[e.ordinal for e in tail])
         pieces = [
-            ContextPiece(kind=kind, text=row[kind])  # type: ignore[arg-type]
+            ContextPiece(kind=kind, text=row[kind])
             for kind in ("level2", "level1")
             if row[kind]
         ]
@@ -426,7 +426,7 @@ class HierarchicalMemory(SyncAPI):
         by_ordinal = {r.episode.ordinal: d for r, d in zip(recalled, decisions, strict=True)}
         out = []
         for p in pieces:
-            d = by_ordinal.get(p.ordinal) if p.kind == "episode" else None
+            d = by_ordinal.get(p.ordinal) if p.kind == "episode" and p.ordinal is not None else None
             if d is None or d.action == "raw":
                 out.append(p)
             elif d.action == "summary" and d.line.strip():

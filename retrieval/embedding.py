@@ -14,7 +14,7 @@ import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from longdoc._extras import import_extra
 from longdoc.errors import RetrievalError
@@ -41,8 +41,16 @@ class Embedder(Protocol):
 
     name: str
     backend: str
-    dimension: int
-    max_tokens: int  # word pieces the model reads per text, special tokens excluded
+
+    @property
+    def dimension(self) -> int:
+        """Vector size."""
+        ...
+
+    @property
+    def max_tokens(self) -> int:
+        """Word pieces the model reads per text, special tokens excluded."""
+        ...
 
     @property
     def identity(self) -> str:
@@ -141,8 +149,13 @@ class SentenceTransformerEmbedder(_TokenizerMixin):
             self.model = SentenceTransformer(resolve_model_path(name), device="cpu")
         except Exception as e:
             raise RetrievalError(f"cannot load embedding model {name!r}: {e}") from e
-        self.dimension = int(self.model.get_embedding_dimension())
+        dimension = self.model.get_embedding_dimension()
+        if dimension is None:
+            raise RetrievalError(f"embedding model {name!r} does not declare its dimension")
+        self.dimension = int(dimension)
         # Two special tokens ([CLS], [SEP]) share the model's sequence length.
+        if self.model.max_seq_length is None:
+            raise RetrievalError(f"embedding model {name!r} does not declare its sequence length")
         self.max_tokens = int(self.model.max_seq_length) - 2
         self._tokenizer = _fast_tokenizer(self.model)
 
@@ -245,7 +258,7 @@ def _export_int8(base: SentenceTransformerEmbedder, folder: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     folder.mkdir(parents=True, exist_ok=True)
-    inner = base.model[0].auto_model.eval()
+    inner = cast("torch.nn.Module", base.model[0].auto_model).eval()
 
     class _Wrapper(torch.nn.Module):
         # Keyword call: transformers' forward() order changes between versions.
@@ -356,12 +369,12 @@ class LazyEmbedder:
         return self._inner
 
     @property
-    def dimension(self) -> int:  # type: ignore[override]
+    def dimension(self) -> int:
         """Vector size."""
         return self.inner.dimension
 
     @property
-    def max_tokens(self) -> int:  # type: ignore[override]
+    def max_tokens(self) -> int:
         """Word pieces read per text, special tokens excluded."""
         return self.inner.max_tokens
 

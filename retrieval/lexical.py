@@ -56,9 +56,10 @@ class Bm25Index:
     def _tokenize(self, texts: list[str]) -> list[list[str]]:
         import bm25s
 
-        return bm25s.tokenize(
+        tokens: list[list[str]] = bm25s.tokenize(
             texts, stopwords="en", stemmer=self._stem, return_ids=False, show_progress=False
         )
+        return tokens
 
     def _load(self) -> bool:
         if (self.folder / _STALE).exists() or not (self.folder / _IDS).is_file():

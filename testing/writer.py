@@ -30,6 +30,13 @@ _VOCAB = sorted({a + b + c for a in _SYLLABLES[:40] for b in _SYLLABLES[20:50] f
 PlanFn = Callable[[int], list[int]]
 
 
+def _group(pattern: re.Pattern[str], text: str) -> str:
+    """The first group of ``pattern`` in ``text``; the prompt must hold it."""
+    found = pattern.search(text)
+    assert found, f"the prompt lacks {pattern.pattern!r}"
+    return found.group(1)
+
+
 def words_text(n: int, seed: str, paragraph: int = 60) -> str:
     """``n`` pseudo-words in sentences of 12 and paragraphs of ``paragraph`` words."""
     rng = random.Random(seed)
@@ -99,11 +106,11 @@ class ExactWriter:
 
     def _outline(self, user: str, top: bool) -> str:
         self.roles.append("planner" if top else "subplanner")
-        target = int(SUMS.search(user).group(1))
+        target = int(_group(SUMS, user))
         if top:
             budgets = self.plan(target)
         else:
-            asked = int(SUBPARTS.search(user).group(1))
+            asked = int(_group(SUBPARTS, user))
             parts = self.subparts or asked
             budgets = [target // parts] * parts
         sections = [
@@ -115,7 +122,7 @@ class ExactWriter:
 
     def _write(self, user: str) -> str:
         self.roles.append("writer")
-        title = SECTION.search(user).group(1)
+        title = _group(SECTION, user)
         assert "<outline>" in user and "<- this section" in user
         asked = int(ABOUT.findall(user)[-1][0])
         if self.written:
@@ -135,7 +142,7 @@ class ExactWriter:
 
     def _edit(self, user: str) -> str:
         asked, more = ABOUT.findall(user)[-1]
-        title = SECTION.search(user).group(1)
+        title = _group(SECTION, user)
         if more:  # continuation: only the new words
             self.roles.append("continue")
             text = words_text(int(asked), f"more {title}")

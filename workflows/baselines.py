@@ -15,6 +15,7 @@ from longdoc.agents.baselines import answer_from_excerpts, single_pass_messages
 from longdoc.agents.chain import Task
 from longdoc.agents.gateway import Gateway
 from longdoc.errors import LongdocError
+from longdoc.retrieval.splitting import longest_prefix
 from longdoc.workflows.base import derive_run_id
 from longdoc.workflows.budget import tokens_left
 from longdoc.workflows.results import RagResult, VanillaResult
@@ -38,26 +39,14 @@ def excerpt_budget(gateway: Gateway, task: Task, query: str | None, answer_token
     )
 
 
-def _prefix_within(text: str, budget: int, count: Callable[[str], int]) -> int:
-    """Largest character count whose prefix has at most ``budget`` tokens (binary search)."""
-    lo, hi = 0, len(text)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if count(text[:mid]) <= budget:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
 def head_and_tail(text: str, budget: int, count: Callable[[str], int]) -> list[str]:
     """``[text]`` when it fits, else ``[head, gap marker, tail]`` within ``budget`` tokens."""
     total = count(text)
     if total <= budget:
         return [text]
     half = (budget - 24) // 2  # room for the marker
-    head_end = _prefix_within(text, half, count)
-    tail_len = _prefix_within(text[::-1], half, lambda s: count(s[::-1]))
+    head_end = len(longest_prefix(text, half, count))
+    tail_len = len(longest_prefix(text[::-1], half, lambda s: count(s[::-1])))
     head, tail = text[:head_end], text[len(text) - tail_len :]
     omitted = total - count(head) - count(tail)
     return [head, f"[... about {omitted} tokens of the document omitted here ...]", tail]

@@ -29,6 +29,7 @@ _LAZY: dict[str, str] = {
     "TokenCounter": ".tokens",
     "Usage": ".ledger",
     "default_gguf": ".local",
+    "quiet_litellm": "._litellm",
 }
 
 __all__ = [
@@ -47,9 +48,11 @@ __all__ = [
     "TokenCounter",
     "Usage",
     "default_gguf",
+    "quiet_litellm",
 ]
 
 if TYPE_CHECKING:
+    from longdoc.agents.gateway._litellm import quiet_litellm
     from longdoc.agents.gateway.backend import BackendReply, Counter, ModelBackend
     from longdoc.agents.gateway.cache import ResponseCache
     from longdoc.agents.gateway.client import Gateway

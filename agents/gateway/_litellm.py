@@ -1,4 +1,4 @@
-"""Import litellm once, configured for offline use; its settings stay the user's but one.
+"""Import litellm once, configured for offline use; its process-wide settings stay the user's.
 
 litellm fetches a model price list from the network at import time unless
 ``LITELLM_LOCAL_MODEL_COST_MAP`` is set, and tiktoken downloads its encodings
@@ -11,7 +11,22 @@ import functools
 import os
 from types import ModuleType
 
-__all__ = ["litellm"]
+__all__ = ["litellm", "quiet_litellm"]
+
+# Set by an application that owns the process (our CLI), never by the library itself.
+_QUIET = False
+
+
+def quiet_litellm() -> None:
+    """Silence litellm's "Give Feedback" banner on failed calls, for the whole process.
+
+    For applications that own their process, such as the ``longdoc`` command; the
+    library never calls it, so a user's own litellm settings stay as they are.
+    """
+    global _QUIET
+    _QUIET = True
+    if litellm.cache_info().currsize:  # already imported: apply now
+        litellm().suppress_debug_info = True  # type: ignore[attr-defined]  # a ModuleType
 
 
 @functools.cache
@@ -26,9 +41,8 @@ def litellm() -> ModuleType:
         tokenizers = Path(_litellm.__file__).parent / "litellm_core_utils" / "tokenizers"
         if tokenizers.is_dir():
             os.environ["TIKTOKEN_CACHE_DIR"] = str(tokenizers)
-    # The one process-wide setting we touch: it has no per-call form, and without it
-    # every failed call prints litellm's "Give Feedback" banner on stdout. Everything
-    # else (``drop_params``...) goes per call, so the user's own litellm calls keep
-    # their settings.
-    _litellm.suppress_debug_info = True
+    # Settings that have a per-call form (``drop_params``...) go per call; the banner
+    # switch has none, so only an application that asked (quiet_litellm) gets it.
+    if _QUIET:
+        _litellm.suppress_debug_info = True
     return _litellm

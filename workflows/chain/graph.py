@@ -206,7 +206,7 @@ async def _manage(state: ChainState, runtime: Runtime[ChainContext]) -> dict[str
     return {"answer": answer}
 
 
-def build_chain_graph() -> StateGraph:
+def build_chain_graph() -> StateGraph[ChainState, ChainContext, ChainInput, ChainOutput]:
     """The chain-of-agents graph, uncompiled: work* -> [decide] -> manage."""
     graph = StateGraph(
         ChainState, context_schema=ChainContext, input_schema=ChainInput, output_schema=ChainOutput

@@ -69,7 +69,7 @@ def _more(state: ReadState, runtime: Runtime[ChatContext]) -> str:
     return "read" if state["step"] < len(runtime.context.chunks) else END
 
 
-def build_read_graph() -> StateGraph:
+def build_read_graph() -> StateGraph[ReadState, ChatContext, ReadState, ReadState]:
     """The read graph: one chunk per super-step until the last."""
     graph = StateGraph(ReadState, context_schema=ChatContext)
     graph.add_node("read", _read_chunk)

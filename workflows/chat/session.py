@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.runnables import RunnableConfig
 
 from longdoc.agents.gateway import Gateway
 from longdoc.agents.memory import (
@@ -34,8 +36,17 @@ from longdoc.workflows.base import (
 )
 from longdoc.workflows.budget import split_to_budget, tokens_left
 from longdoc.workflows.chat.read import ReadReport, build_read_graph
-from longdoc.workflows.chat.turn import ChatContext, ChatReply, build_turn_graph, open_memory
+from longdoc.workflows.chat.turn import (
+    ChatContext,
+    ChatReply,
+    TurnInput,
+    build_turn_graph,
+    open_memory,
+)
 from longdoc.workflows.sources import DocumentText, as_document
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
 
 __all__ = ["MemoryChat"]
 
@@ -132,10 +143,10 @@ class MemoryChat(Workflow):
                 memory=mem, gateway=gw, run_id=run_id, budget=budget,
                 answer_tokens=self.answer_tokens, remember=remember,
             )  # fmt: skip
-            config = {"configurable": {"thread_id": run_id}}
+            config: RunnableConfig = {"configurable": {"thread_id": run_id}}
             values = dict((await compiled.aget_state(config)).values)
             if "episode" not in values and not (values.get("answer") and not remember):
-                inputs = None if values else {"question": question}
+                inputs: TurnInput | None = None if values else {"question": question}
                 values = await compiled.ainvoke(inputs, config, context=ctx, durability="sync")
         episode = values.get("episode")
         return ChatReply(

@@ -138,7 +138,7 @@ async def _remember(state: TurnState, runtime: Runtime[ChatContext]) -> dict[str
     return {"episode": ep.ordinal}
 
 
-def build_turn_graph() -> StateGraph:
+def build_turn_graph() -> StateGraph[TurnState, ChatContext, TurnInput, TurnOutput]:
     """The turn graph: recall -> answer -> remember."""
     graph = StateGraph(
         TurnState, context_schema=ChatContext, input_schema=TurnInput, output_schema=TurnOutput

@@ -175,8 +175,8 @@ async def _reason(state: ReasonState, runtime: Runtime[ReasonContext]) -> dict[s
     found = [Citation.model_validate(f) for f in state.get("facts") or []]
     unique = {(f.doc_id, f.char_start, f.char_end): f for f in distinct_facts(found)}
     # Best candidates first when the window cannot hold every fact; shown in document order.
-    ranked = list(dict.fromkeys((f.doc_id, f.char_start, f.char_end) for f in found))
-    ranked = [unique[k] for k in ranked if k in unique]
+    spans = list(dict.fromkeys((f.doc_id, f.char_start, f.char_end) for f in found))
+    ranked = [unique[k] for k in spans if k in unique]
     kept = await asyncio.to_thread(fit_facts, ctx.gateway, ctx.query, ranked, ctx.answer_tokens)
     if not kept:
         emit_progress(ctx, "stage", "reason", 0, 0, "no verified evidence: nothing to reason from")
@@ -208,7 +208,7 @@ async def _reason(state: ReasonState, runtime: Runtime[ReasonContext]) -> dict[s
     }
 
 
-def build_reason_graph() -> StateGraph:
+def build_reason_graph() -> StateGraph[ReasonState, ReasonContext, ReasonInput, ReasonOutput]:
     """The retrieve-then-reason graph, uncompiled: extract* -> reason."""
     graph = StateGraph(
         ReasonState,

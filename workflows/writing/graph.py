@@ -274,7 +274,7 @@ async def write_leaf(ctx: WritingContext, i: int, summary: str) -> dict[str, Any
         ctx.gateway.count_tokens,
     )
     if hasattr(ctx.memory, "restore"):  # the default memory lives in the checkpoint
-        ctx.memory.restore(summary)  # type: ignore[attr-defined]
+        ctx.memory.restore(summary)
     brief = WritingBrief(
         instruction=ctx.instruction,
         outline=outline_view(roots, leaf.id),
@@ -339,7 +339,7 @@ async def _finish(state: WritingState, runtime: Runtime[WritingContext]) -> dict
     return {"done": True}
 
 
-def build_writing_graph() -> StateGraph:
+def build_writing_graph() -> StateGraph[WritingState, WritingContext, WritingInput, WritingOutput]:
     """The writing graph, uncompiled: plan -> write* -> finish."""
     graph = StateGraph(
         WritingState,
