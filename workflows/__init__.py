@@ -44,5 +44,6 @@ def _hand_over(name: str) -> None:
     sys.modules[name] = module  # before it runs: its own `from workflows.x import` needs it
     found.loader.exec_module(module)
 
+
 if __name__ == "workflows":  # found as a top-level package: not us (see _hand_over)
     _hand_over(__name__)

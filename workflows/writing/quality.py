@@ -116,18 +116,7 @@ def _paragraph_repeated_within(text: str) -> Repeat | None:
     Small models fall into loops that write one paragraph over and over; the
     cross-section checks cannot see that.
     """
-    from rapidfuzz import fuzz
-
-    seen: list[str] = []
-    for p in _paragraphs(text):
-        norm = _norm_words(p)
-        if len(norm) < _MIN_PARAGRAPH_WORDS:
-            continue
-        joined = " ".join(norm)
-        if any(fuzz.ratio(joined, q, score_cutoff=_NEAR_DUPLICATE) for q in seen):
-            return Repeat(kind="paragraph", text=p, earlier="")
-        seen.append(joined)
-    return None
+    return next(iter(repeated_paragraphs(text, [])), None)
 
 
 def _repeated_ngram(text: str, earlier: Sequence[tuple[str, str]], n: int) -> Repeat | None:
