@@ -35,6 +35,7 @@ _LAZY: dict[str, str] = {
     "RetrievalError": ".errors",
     "SourceNotFoundError": ".errors",
     "DocumentNotFoundError": ".errors",
+    "DocumentsNotFoundError": ".errors",
     "EmbeddingModelMismatchError": ".errors",
     "IndexBackendError": ".errors",
     "ReasonerOutputError": ".errors",
@@ -44,9 +45,17 @@ _LAZY: dict[str, str] = {
     "MemorySessionError": ".errors",
     "StrategyOptionError": ".errors",
     "MissingExtraError": ".errors",
+    "BatchInputError": ".errors",
     "ask": ".api",
     "aask": ".api",
     "astream_ask": ".api",
+    "aroute": ".api",
+    "ask_many": ".api",
+    "aask_many": ".api",
+    "astream_many": ".api",
+    "BatchItem": ".workflows.batch",
+    "BatchItemResult": ".workflows.batch",
+    "BatchError": ".workflows.batch",
     "summarize": ".api",
     "ChainOfAgents": ".workflows.chain",
     "StrategyResult": ".workflows.results",
@@ -65,6 +74,9 @@ _LAZY: dict[str, str] = {
     "Citation": ".workflows.reason",
     "asummarize": ".api",
     "AskResult": ".workflows.results",
+    "AutoResult": ".workflows.results",
+    "Route": ".workflows.results",
+    "AutoOptions": ".workflows.options",
     "ChainResult": ".workflows.results",
     "ReasonResult": ".workflows.results",
     "RagResult": ".workflows.results",
@@ -81,6 +93,12 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "AskResult",
+    "AutoOptions",
+    "AutoResult",
+    "BatchError",
+    "BatchInputError",
+    "BatchItem",
+    "BatchItemResult",
     "BudgetError",
     "CandidateOffsetError",
     "ChainOfAgents",
@@ -92,6 +110,7 @@ __all__ = [
     "ContextWindowError",
     "DocumentNotFoundError",
     "DocumentText",
+    "DocumentsNotFoundError",
     "EmbeddingModelMismatchError",
     "EmptyDocumentError",
     "Gateway",
@@ -113,6 +132,7 @@ __all__ = [
     "ReasonerOutputError",
     "RetrievalError",
     "RetrieveThenReason",
+    "Route",
     "ScriptedModel",
     "SectionMemory",
     "Settings",
@@ -128,8 +148,12 @@ __all__ = [
     "WritingResult",
     "__version__",
     "aask",
+    "aask_many",
+    "aroute",
     "ask",
+    "ask_many",
     "astream_ask",
+    "astream_many",
     "astream_write",
     "asummarize",
     "awrite",
@@ -147,8 +171,12 @@ if TYPE_CHECKING:
     from longdoc.agents.gateway.types import Completion
     from longdoc.api import (
         aask,
+        aask_many,
+        aroute,
         ask,
+        ask_many,
         astream_ask,
+        astream_many,
         astream_write,
         asummarize,
         awrite,
@@ -157,11 +185,13 @@ if TYPE_CHECKING:
     )
     from longdoc.config import Settings, load_settings
     from longdoc.errors import (
+        BatchInputError,
         BudgetError,
         CandidateOffsetError,
         ConfigError,
         ContextWindowError,
         DocumentNotFoundError,
+        DocumentsNotFoundError,
         EmbeddingModelMismatchError,
         EmptyDocumentError,
         GatewayError,
@@ -180,10 +210,12 @@ if TYPE_CHECKING:
     from longdoc.memory.hierarchical import HierarchicalMemory
     from longdoc.testing.scripted import ScriptedModel
     from longdoc.workflows.base import ProgressEvent
+    from longdoc.workflows.batch import BatchError, BatchItem, BatchItemResult
     from longdoc.workflows.chain.graph import ChainOfAgents
     from longdoc.workflows.chat.session import MemoryChat
     from longdoc.workflows.chat.turn import open_memory
     from longdoc.workflows.options import (
+        AutoOptions,
         ChainOptions,
         RagOptions,
         ReasonOptions,
@@ -194,9 +226,11 @@ if TYPE_CHECKING:
     from longdoc.workflows.reason.verify import Citation
     from longdoc.workflows.results import (
         AskResult,
+        AutoResult,
         ChainResult,
         RagResult,
         ReasonResult,
+        Route,
         StrategyResult,
         VanillaResult,
     )

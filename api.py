@@ -14,17 +14,20 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from contextlib import aclosing, asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from longdoc.agents.gateway import Gateway
 from longdoc.errors import LongdocError
 from longdoc.workflows.base import ProgressEvent, last_result
 from longdoc.workflows.baselines import rag, vanilla
+from longdoc.workflows.batch import BatchItem, BatchItemResult, astream_batch
 from longdoc.workflows.chain.graph import ChainOfAgents
 from longdoc.workflows.options import (
+    AutoOptions,
     ChainOptions,
     RagOptions,
     ReasonOptions,
@@ -34,8 +37,15 @@ from longdoc.workflows.options import (
     check_source,
     strategy_options,
 )
-from longdoc.workflows.results import AskResult
-from longdoc.workflows.sources import DocumentText, from_index, from_path, from_text
+from longdoc.workflows.results import AskResult, Route
+from longdoc.workflows.sources import (
+    DocRef,
+    DocumentText,
+    from_path,
+    from_text,
+    read_documents,
+    select_documents,
+)
 
 if TYPE_CHECKING:
     from longdoc.retrieval import Index
@@ -44,8 +54,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "aask",
+    "aask_many",
+    "aroute",
     "ask",
+    "ask_many",
     "astream_ask",
+    "astream_many",
     "astream_write",
     "asummarize",
     "awrite",
@@ -59,15 +73,20 @@ Direction = Literal["ltr", "rtl", "both"]
 
 def resolve_source(
     *,
-    doc: str | None = None,
+    doc: DocRef | None = None,
     path: str | Path | None = None,
     text: str | None = None,
     index: Index | None = None,
 ) -> DocumentText:
-    """The document named by exactly one of ``doc`` (an index id), ``path`` or ``text``.
+    """The document named by exactly one of ``doc``, ``path`` or ``text``.
+
+    ``doc`` is an index id, a glob over ids and source paths, or a sequence of both:
+    several documents become one text, each after a ``=== document: <id> ===`` line
+    (see :func:`~longdoc.workflows.sources.select_documents`).
 
     Raises:
         LongdocError: none or several were given.
+        DocumentsNotFoundError: ids not in the index, or globs matching nothing.
     """
     given = [name for name, v in (("doc", doc), ("path", path), ("text", text)) if v is not None]
     if len(given) != 1:
@@ -76,7 +95,8 @@ def resolve_source(
         return from_text(text)
     if path is not None:
         return from_path(path)
-    return from_index(index if index is not None else _default_index(None), str(doc))
+    assert doc is not None  # exactly one was given
+    return read_documents(index if index is not None else _default_index(None), doc)
 
 
 def _default_index(gateway: Gateway | None) -> Index:
@@ -108,10 +128,10 @@ def _sync_gateway(gateway: Gateway | None) -> Iterator[Gateway]:
 async def astream_ask(
     question: str | None,
     *,
-    doc: str | None = None,
+    doc: DocRef | None = None,
     path: str | Path | None = None,
     text: str | None = None,
-    strategy: Strategy = "chain",
+    strategy: Strategy = "auto",
     gateway: Gateway | None = None,
     index: Index | None = None,
     run_id: str | None = None,
@@ -143,7 +163,7 @@ async def astream_ask(
 async def _astream(
     question: str | None,
     options: StrategyOptions,
-    doc: str | None,
+    doc: DocRef | None,
     path: str | Path | None,
     text: str | None,
     gateway: Gateway,
@@ -151,6 +171,10 @@ async def _astream(
     run_id: str | None,
 ) -> AsyncIterator[ProgressEvent | AskResult]:
     """Run the strategy ``options`` belong to on the document named."""
+    if isinstance(options, AutoOptions):  # before the others: it subclasses chain's and reason's
+        async for item in _astream_auto(question, options, doc, path, text, gateway, index, run_id):
+            yield item
+        return
     if isinstance(options, ReasonOptions):
         async for item in _astream_reason(
             question, options, doc, path, text, gateway, index, run_id
@@ -160,7 +184,8 @@ async def _astream(
     if isinstance(options, RagOptions):
         index = index if index is not None else _default_index(gateway)
         yield await rag(
-            gateway, question or "", index=index, doc_ids=[doc] if doc is not None else None,
+            gateway, question or "", index=index,
+            doc_ids=select_documents(index, doc) if doc is not None else None,
             answer_tokens=options.answer_tokens,
         )  # fmt: skip
         return
@@ -177,17 +202,85 @@ async def _astream(
         yield event
 
 
-async def _astream_reason(
+async def _astream_auto(
     question: str | None,
-    options: ReasonOptions,
-    doc: str | None,
+    options: AutoOptions,
+    doc: DocRef | None,
     path: str | Path | None,
     text: str | None,
     gateway: Gateway,
     index: Index | None,
     run_id: str | None,
 ) -> AsyncIterator[ProgressEvent | AskResult]:
-    """Retrieve-then-reason over the index (one ``doc`` or all), or a path or text read whole."""
+    """``strategy="auto"``: route (:mod:`longdoc.workflows.route`), run, escalate when asked."""
+    from longdoc.workflows.route import astream_auto
+
+    source, index, doc_ids = await asyncio.to_thread(_auto_inputs, doc, path, text, gateway, index)
+
+    def run(method: StrategyOptions, method_run_id: str | None) -> AsyncIterator[Any]:
+        return _astream(question, method, doc, path, text, gateway, index, method_run_id)
+
+    async for item in astream_auto(
+        question, options, gateway=gateway, doc=source, index=index, doc_ids=doc_ids,
+        run_id=run_id, run=run,
+    ):  # fmt: skip
+        yield item
+
+
+def _auto_inputs(
+    doc: DocRef | None,
+    path: str | Path | None,
+    text: str | None,
+    gateway: Gateway,
+    index: Index | None,
+) -> tuple[DocumentText, Index | None, list[str] | None]:
+    """What auto routes on: the text, the index (for ``doc``) and the ids reason searches."""
+    if doc is None or path is not None or text is not None:
+        return resolve_source(doc=doc, path=path, text=text, index=index), index, None
+    index = index if index is not None else _default_index(gateway)
+    return resolve_source(doc=doc, index=index), index, select_documents(index, doc)
+
+
+async def aroute(
+    question: str | None,
+    *,
+    doc: DocRef | None = None,
+    path: str | Path | None = None,
+    text: str | None = None,
+    gateway: Gateway | None = None,
+    index: Index | None = None,
+    **options: Any,
+) -> Route:
+    """Where ``strategy="auto"`` would send the question, and every strategy's estimate.
+
+    No model is called (except by ``route_classifier="llm"``): the route, the
+    document's tokens and each strategy's estimated calls and tokens.
+
+    ``options`` are auto's (``answer_tokens``, ``notes_tokens``, ``k``, ...).
+
+    Raises:
+        StrategyOptionError: an option auto does not take.
+    """
+    from longdoc.workflows.route import route
+
+    parsed = strategy_options("auto", options)
+    assert isinstance(parsed, AutoOptions)
+    async with _gateway_scope(gateway) as gw:
+        source, idx, doc_ids = await asyncio.to_thread(_auto_inputs, doc, path, text, gw, index)
+        return await route(gw, question, doc=source, options=parsed, index=idx, doc_ids=doc_ids)
+
+
+async def _astream_reason(
+    question: str | None,
+    options: ReasonOptions,
+    doc: DocRef | None,
+    path: str | Path | None,
+    text: str | None,
+    gateway: Gateway,
+    index: Index | None,
+    run_id: str | None,
+) -> AsyncIterator[ProgressEvent | AskResult]:
+    """Retrieve-then-reason over the ``doc`` documents (default all), or a path or text whole."""
     from longdoc.workflows.reason.graph import RetrieveThenReason
 
     reasoner = RetrieveThenReason(
@@ -196,7 +289,10 @@ async def _astream_reason(
         extract_tokens=options.extract_tokens, answer_tokens=options.answer_tokens,
     )  # fmt: skip
     if path is None and text is None:
-        doc_ids = [doc] if doc is not None else None
+        doc_ids = None
+        if doc is not None:
+            named = doc  # bound for the thread: candidates come from every document named
+            doc_ids = await asyncio.to_thread(lambda: select_documents(reasoner.index, named))
         stream = reasoner.astream(question or "", doc_ids=doc_ids, run_id=run_id)
     else:
         source = resolve_source(doc=doc, path=path, text=text, index=index)
@@ -208,10 +304,10 @@ async def _astream_reason(
 async def aask(
     question: str | None,
     *,
-    doc: str | None = None,
+    doc: DocRef | None = None,
     path: str | Path | None = None,
     text: str | None = None,
-    strategy: Strategy = "chain",
+    strategy: Strategy = "auto",
     gateway: Gateway | None = None,
     index: Index | None = None,
     run_id: str | None = None,
@@ -241,10 +337,10 @@ async def aask(
 def ask(
     question: str | None,
     *,
-    doc: str | None = None,
+    doc: DocRef | None = None,
     path: str | Path | None = None,
     text: str | None = None,
-    strategy: Strategy = "chain",
+    strategy: Strategy = "auto",
     gateway: Gateway | None = None,
     index: Index | None = None,
     run_id: str | None = None,
@@ -267,10 +363,18 @@ def ask(
 
     Args:
         question: the question; None summarises (chain and vanilla).
-        doc: an ingested document's id (rag and reason search it in the index).
+        doc: an ingested document's id, a glob over ids and source paths (it has
+            ``*``, ``?`` or ``[``; matches sorted by id), or a sequence of ids and globs.
+            Several documents: chain and vanilla read them as one text in that order,
+            each after a ``=== document: <id> ===`` line; rag and reason search them all
+            and cite each by its id. An unknown id is a ``DocumentsNotFoundError``.
         path: a file or folder, read whole (not with rag).
         text: the document as a string (not with rag).
-        strategy: ``chain`` (Chain-of-Agents), ``vanilla`` (one truncated call), ``rag``
+        strategy: ``auto`` (default: one direct call when the whole text fits, else
+            the chain for a global question and reason for a local one, escalating to
+            the chain when reason verifies no evidence; see
+            :mod:`longdoc.workflows.route`), ``chain`` (Chain-of-Agents), ``vanilla``
+            (one truncated call), ``rag``
             (one call over retrieved chunks) or ``reason`` (verified citations); rag and
             reason without ``doc`` search the whole index.
         gateway: the model gateway; default one from the environment, closed on return.
@@ -425,3 +529,129 @@ def write(
                 memory=memory, run_id=run_id,
             )
         )  # fmt: skip
+
+
+# --- many questions at once ----------------------------------------------------------------
+Items = Iterable[BatchItem | Mapping[str, Any]]
+
+
+async def astream_many(
+    items: Items,
+    *,
+    strategy: Strategy = "chain",
+    gateway: Gateway | None = None,
+    index: Index | None = None,
+    max_items_in_flight: int | None = None,
+    answer_tokens: int | None = None,
+) -> AsyncIterator[BatchItemResult]:
+    """Like :func:`aask_many`, yielding each item's record as it finishes (in any order).
+
+    Each record carries its input ``index``; closing the stream early cancels the
+    items in flight and keeps the finished ones (a rerun resumes the rest).
+    """
+    async with _gateway_scope(gateway) as gw:
+        shared = _SharedIndex(index, gw)
+
+        async def answer(item: BatchItem) -> AskResult:
+            needs_index = item.path is None and item.text is None
+            with gw.ledger.scope():  # the item's usage is its own calls, not its neighbours'
+                return await aask(
+                    item.question, doc=item.doc, path=item.path, text=item.text,
+                    strategy=item.strategy or strategy, gateway=gw,
+                    index=await shared.get() if needs_index else None,
+                    answer_tokens=answer_tokens,
+                )  # fmt: skip
+
+        # Twice the gateway's slots: an item retrieving or splitting leaves no slot idle.
+        in_flight = max_items_in_flight or 2 * gw.settings.max_concurrency
+        # aclosing: closing this stream early must close the engine's too (it cancels items).
+        async with aclosing(astream_batch(items, answer, max_in_flight=in_flight)) as records:
+            async for record in records:
+                yield record
+
+
+class _SharedIndex:
+    """One index for every item of a batch, opened on first need (opening one is slow)."""
+
+    def __init__(self, index: Index | None, gateway: Gateway) -> None:
+        self._index = index
+        self._gateway = gateway
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Index:
+        async with self._lock:
+            if self._index is None:
+                self._index = await asyncio.to_thread(_default_index, self._gateway)
+            return self._index
+
+
+async def aask_many(
+    items: Items,
+    *,
+    strategy: Strategy = "chain",
+    gateway: Gateway | None = None,
+    index: Index | None = None,
+    max_items_in_flight: int | None = None,
+    answer_tokens: int | None = None,
+) -> list[BatchItemResult]:
+    """Answer many questions at once (see :func:`ask_many`); records in input order."""
+    records = [
+        r async for r in astream_many(
+            items, strategy=strategy, gateway=gateway, index=index,
+            max_items_in_flight=max_items_in_flight, answer_tokens=answer_tokens,
+        )
+    ]  # fmt: skip
+    return sorted(records, key=lambda r: r.index)
+
+
+def ask_many(
+    items: Items,
+    *,
+    strategy: Strategy = "chain",
+    gateway: Gateway | None = None,
+    index: Index | None = None,
+    max_items_in_flight: int | None = None,
+    answer_tokens: int | None = None,
+) -> list[BatchItemResult]:
+    """Answer many (question, document) items at once, one record per item in input order.
+
+    One gateway serves every item, so its concurrency bound (``max_concurrency``)
+    holds across the whole batch. One item's failure is its record's ``error`` (the
+    exception's type, message and data); the others still finish. Each item resumes
+    on its own: rerunning a batch repeats no finished model call. Ctrl-C cancels the
+    items in flight and re-raises; the finished ones are kept.
+
+    Args:
+        items: :class:`~longdoc.workflows.batch.BatchItem` (question and one of doc,
+            path or text; optional strategy and id), or mappings of those fields.
+        strategy: the strategy of items that name none.
+        gateway: the model gateway shared by all items; default one from the
+            environment, closed on return.
+        index: the shared index (doc, rag, reason); default the settings' index.
+        max_items_in_flight: items answered at once; default twice ``max_concurrency``.
+        answer_tokens: cap on every answer.
+
+    Returns:
+        One :class:`~longdoc.workflows.batch.BatchItemResult` per item, in input order.
+    """
+    with _sync_gateway(gateway) as gw:
+        batch: list[asyncio.Task[Any]] = []
+
+        async def run() -> list[BatchItemResult]:
+            batch.append(asyncio.current_task())  # type: ignore[arg-type]
+            return await aask_many(
+                items, strategy=strategy, gateway=gw, index=index,
+                max_items_in_flight=max_items_in_flight, answer_tokens=answer_tokens,
+            )  # fmt: skip
+
+        try:
+            return gw.run_sync(run())
+        except KeyboardInterrupt:
+            gw.run_sync(_cancel(batch))  # the loop outlives Ctrl-C: stop the calls in flight
+            raise
+
+
+async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -168,6 +168,18 @@ class Settings(BaseSettings):
         description="The reason strategy's answer when no extracted evidence is verified.",
     )
 
+    # --- strategy="auto" (issue 14) -------------------------------------------------
+    route_classifier: Literal["embedding", "llm"] = Field(
+        "embedding",
+        description="How auto tells global from local questions: rules + a logistic regression "
+        "over question embeddings (offline), or the model with structured output.",
+    )
+    route_on_no_evidence: Literal["escalate", "not-found"] = Field(
+        "escalate",
+        description="When auto's reason run verifies no evidence: run the chain, or answer "
+        "not-found.",
+    )
+
     # --- hierarchical memory (issue 7) ----------------------------------------------
     memory_summary_tokens: int = Field(
         256, ge=16, le=8192, description="Cap on the level-1 running summary, in model tokens."

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "BatchInputError",
     "BudgetError",
     "CandidateOffsetError",
     "ConfigError",
     "ContextWindowError",
     "DocumentNotFoundError",
+    "DocumentsNotFoundError",
     "EmbeddingModelMismatchError",
     "EmptyDocumentError",
     "GatewayError",
@@ -199,6 +201,28 @@ class DocumentNotFoundError(RetrievalError):
         )
 
 
+class DocumentsNotFoundError(DocumentNotFoundError):
+    """Some of the documents asked for (ids or globs) are not in the collection.
+
+    Attributes:
+        doc_id: the first of ``missing`` (as :class:`DocumentNotFoundError`).
+        missing: every id, or glob matching nothing, that was not found, in the order given.
+        collection: the collection that was searched.
+    """
+
+    missing: list[str]
+
+    def __init__(self, missing: Sequence[str], collection: str) -> None:
+        names = ", ".join(repr(m) for m in missing)
+        RetrievalError.__init__(
+            self,
+            f"no document {names} in collection {collection!r} (see `longdoc index list`)",
+            doc_id=missing[0],
+            missing=list(missing),
+            collection=collection,
+        )
+
+
 class EmbeddingModelMismatchError(RetrievalError):
     """A collection was built with another embedding model than the one requested.
 
@@ -375,3 +399,22 @@ class MissingExtraError(LongdocError):
             package=package,
             feature=feature,
         )
+
+
+class BatchInputError(LongdocError):
+    """One item of a batch of questions is invalid (a bad line of a questions file).
+
+    Only that item fails: the rest of the batch still runs.
+
+    Attributes:
+        source: the questions file, or ``items`` for items given in Python.
+        line: the item's line number (1-based) in the file, or its index in the items.
+        problem: what is wrong with it.
+    """
+
+    source: str
+    line: int
+    problem: str
+
+    def __init__(self, source: str, line: int, problem: str) -> None:
+        super().__init__(f"{source}:{line}: {problem}", source=source, line=line, problem=problem)

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from longdoc.cli.batch import add_batch_options
 from longdoc.cli.core import add_model_options, settings_from_args
 from longdoc.errors import StrategyOptionError
 
@@ -53,19 +54,34 @@ def _add_chain_options(parser: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``ask`` and ``summarize`` to the CLI."""
     ask = sub.add_parser("ask", help="answer a question about a long document")
-    ask.add_argument("question")
+    ask.add_argument("question", nargs="?", help="the question (or --questions FILE)")
     where = ask.add_mutually_exclusive_group()
-    where.add_argument("--doc", help="id of an ingested document (see `longdoc index list`)")
+    where.add_argument(
+        "--doc",
+        action="append",
+        metavar="ID",
+        help="id of an ingested document (see `longdoc index list`); repeat it for several, "
+        "or give a glob over ids and paths in quotes ('reports/*', sorted by id): chain reads "
+        "them in order, each after a '=== document: ID ===' line; reason and rag search them all",
+    )
     where.add_argument("--file", help="a file or folder to read directly")
     ask.add_argument(
         "--strategy",
-        choices=["chain", "rag", "vanilla", "reason"],
-        default="chain",
-        help="chain of agents (default), RAG over the index, one truncated call, or "
+        choices=["auto", "chain", "rag", "vanilla", "reason"],
+        default="auto",
+        help="auto (default: one direct call when the document fits, else chain for a global "
+        "question and reason for a local one, escalating to chain when reason finds no "
+        "evidence), chain of agents, RAG over the index, one truncated call, or "
         "retrieve-then-reason with verified citations",
+    )
+    ask.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print auto's route and every strategy's estimated calls and tokens; call no model",
     )
     _add_chain_options(ask)
     _add_reason_options(ask)
+    add_batch_options(ask)
     add_model_options(ask)
     ask.set_defaults(handler=run_ask)
 
@@ -119,7 +135,7 @@ def _check(args: argparse.Namespace, given: dict[str, Any]) -> None:
     except StrategyOptionError as e:
         raise _as_flags(e) from e
     for flag, strategy in _DISPLAY.items():
-        if getattr(args, _dest(flag), False) and args.strategy != strategy:
+        if getattr(args, _dest(flag), False) and args.strategy not in (strategy, "auto"):
             accepted = option_names(args.strategy)
             problem = f"is not used (it prints {strategy} results)"
             raise _as_flags(StrategyOptionError(flag, args.strategy, problem, accepted))
@@ -131,10 +147,52 @@ def run_ask(args: argparse.Namespace) -> int:
 
     given = _given(args)
     _check(args, given)
-    if args.strategy not in ("rag", "reason") and not (args.doc or args.file):
+    if args.questions or args.out:  # a file of questions: see longdoc.cli.batch
+        from longdoc.cli.batch import run_batch
+
+        if not args.questions:
+            raise LongdocError("--out goes with --questions FILE")
+        return run_batch(args, given)
+    if args.question is None:
+        raise LongdocError("give a QUESTION, or --questions FILE --out FILE")
+    if (args.strategy not in ("rag", "reason") or args.dry_run) and not (args.doc or args.file):
         raise LongdocError("say what to read: --doc ID or --file PATH")
-    where: dict[str, Any] = {"doc": args.doc, "path": args.file}
+    # One --doc is passed as it is (an id or a glob); repeated, as the list of them.
+    doc = args.doc[0] if args.doc and len(args.doc) == 1 else args.doc
+    where: dict[str, Any] = {"doc": doc, "path": args.file}
+    if args.dry_run:
+        return _dry_run(args, args.question, where, given)
     return _run(args, args.question, where, given)
+
+
+def _dry_run(
+    args: argparse.Namespace, question: str, where: dict[str, Any], given: dict[str, Any]
+) -> int:
+    """Print auto's route and each strategy's estimate as a table; no model is called."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from longdoc.agents.gateway import Gateway
+    from longdoc.api import aroute
+    from longdoc.errors import LongdocError
+
+    if args.strategy not in ("auto", "chain", "reason", "vanilla"):
+        raise LongdocError(f"--dry-run estimates auto's methods, not {args.strategy}")
+    options = {k: v for k, v in given.items() if k != "run_id"}
+    with Gateway(settings_from_args(args)) as gateway:
+        try:
+            plan = gateway.run_sync(aroute(question, gateway=gateway, **where, **options))
+        except StrategyOptionError as e:
+            raise _as_flags(e) from e
+    table = Table(title=f"route: {plan.method} ({plan.why}); document {plan.document_tokens} "
+                  f"tokens, window {plan.window}")  # fmt: skip
+    for column in ("strategy", "calls", "tokens", ""):
+        table.add_column(column, justify="right" if column in ("calls", "tokens") else "left")
+    for name, estimate in plan.estimates.items():
+        mark = "<- auto" if name == plan.method else ""
+        table.add_row(name, str(estimate.calls), str(estimate.tokens), mark)
+    Console().print(table)
+    return 0
 
 
 def run_summarize(args: argparse.Namespace) -> int:
@@ -220,12 +278,13 @@ async def _consume(stream: Any, err: Any) -> Any:
 
 
 def _print_result(result: Any, args: argparse.Namespace, err: Any) -> None:
-    from longdoc.workflows.results import ChainResult
+    from longdoc.workflows.results import AutoResult, ChainResult
 
     if args.json:
         print(json.dumps(result.model_dump(), indent=2, ensure_ascii=False))
         return
     print(result.answer)
+    auto, result = (result, result.result) if isinstance(result, AutoResult) else (None, result)
     _print_citations(result, args, err)
     if getattr(args, "show_notes", False) and isinstance(result, ChainResult):
         err.print("\n[bold]final notes[/]", highlight=False)
@@ -239,6 +298,17 @@ def _print_result(result: Any, args: argparse.Namespace, err: Any) -> None:
         f"run {result.run_id}{resumed}[/]",
         highlight=False,
     )
+    if auto is not None:
+        r = auto.route
+        first = ""
+        if auto.first is not None:
+            first = f"; reason ran first ({auto.first.parts} call(s), no evidence)"
+        by = f" by {r.classifier}" if r.classifier else ""
+        err.print(
+            f"[dim]route: {r.method} ({r.why}{by}); document {r.document_tokens} tokens, window "
+            f"{r.window}; {r.calls} calls, {r.tokens} tokens in all{first}[/]",
+            highlight=False,
+        )
 
 
 def _print_citations(result: Any, args: argparse.Namespace, err: Any) -> None:

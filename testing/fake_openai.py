@@ -7,7 +7,8 @@ and counts how many chat requests are in flight at once. ``/tokenize`` can be
 made to fail for its next N requests (:meth:`FakeOpenAI.fail_tokenize`).
 
 Behaviour per request comes from a queue of scripted actions; when the queue
-is empty the ``responder`` callable builds the reply text from the request.
+is empty ``fail_status`` may fail the request (by its content) and otherwise the
+``responder`` callable builds the reply text from the request.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class FakeOpenAI:
     """The server's state, shared with the handler threads."""
 
     responder: Callable[[dict[str, Any]], str] = echo_last_user
+    # Per-request failure: the HTTP status to answer this request with, or None to answer it.
+    fail_status: Callable[[dict[str, Any]], int | None] | None = None
     dialect: str = "llamacpp"  # shape of /tokenize: "llamacpp" or "vllm"
     hold_until_inflight: int = 0
     hold_timeout: float = 0.3
@@ -218,6 +221,9 @@ def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 state._leave()
 
         def _reply(self, body: dict[str, Any], action: Action | None) -> None:
+            status = state.fail_status(body) if action is None and state.fail_status else None
+            if status is not None:
+                action = Action("status", status=status)
             if action is None or action.kind == "ok":
                 text = action.text if action else state.responder(body)
                 self._send(200, _completion_body(body, text))

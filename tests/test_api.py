@@ -100,7 +100,7 @@ def test_answer_tokens_caps_the_vanilla_answer() -> None:
 
 def test_results_are_typed_per_strategy_and_read_back_by_strategy() -> None:
     gateway, _ = scripted('{"sentences": []}')  # the extractor finds nothing: no reasoner call
-    chain = longdoc.ask("What?", text=DOC, gateway=gateway)
+    chain = longdoc.ask("What?", text=DOC, strategy="chain", gateway=gateway)
     vanilla = longdoc.ask("What?", text=DOC, strategy="vanilla", gateway=gateway)
     reason = longdoc.ask("What?", text=DOC, strategy="reason", gateway=gateway)
     assert [type(r) for r in (chain, vanilla, reason)] == [ChainResult, VanillaResult, ReasonResult]

@@ -71,6 +71,7 @@ def test_chain_answers_a_question_on_the_embedded_model(
     result = longdoc.ask(
         "Who is Sir Walter Elliot?",
         text=opening,
+        strategy="chain",
         gateway=gateway,
         notes_tokens=64,
         answer_tokens=48,
@@ -102,7 +103,9 @@ def test_chain_answers_a_question_on_the_embedded_model(
 def test_chain_summarises_on_the_embedded_model(gateway: RecordingGateway, opening: str) -> None:
     start = len(gateway.calls)
     shorter = " ".join(opening.split()[:900])  # two parts
-    result = longdoc.ask(None, text=shorter, gateway=gateway, notes_tokens=64, answer_tokens=64)
+    result = longdoc.ask(
+        None, text=shorter, strategy="chain", gateway=gateway, notes_tokens=64, answer_tokens=64
+    )
     calls = gateway.calls[start:]
     workers = [c for c in calls if c.stage == "worker"]
     [manager] = [c for c in calls if c.stage == "manager"]

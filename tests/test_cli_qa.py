@@ -33,7 +33,7 @@ def book(tmp_path: Path) -> Path:
 def test_ask_with_chain_prints_answer_and_usage(
     server: FakeOpenAI, book: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["ask", "What happens?", "--file", str(book)]) == 0
+    assert main(["ask", "What happens?", "--file", str(book), "--strategy", "chain"]) == 0
     out = capsys.readouterr()
     assert out.out.strip() == "notes or answer"
     assert "chain:" in out.err and "calls" in out.err
@@ -44,10 +44,11 @@ def test_ask_with_chain_prints_answer_and_usage(
 def test_rerunning_the_same_ask_repeats_no_call(
     server: FakeOpenAI, book: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["ask", "What happens?", "--file", str(book)]) == 0
+    chain = ["--strategy", "chain"]
+    assert main(["ask", "What happens?", "--file", str(book), *chain]) == 0
     sent = len(server.requests)
     capsys.readouterr()
-    assert main(["ask", "What happens?", "--file", str(book), "--json"]) == 0
+    assert main(["ask", "What happens?", "--file", str(book), *chain, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert len(server.requests) == sent
     assert result["resumed"] is True and result["usage"]["total"]["calls"] == 0
@@ -82,9 +83,9 @@ def test_missing_file_is_a_clear_error(
     [
         (["--strategy", "vanilla", "--run-id", "mine"], "--run-id", "vanilla"),
         (["--strategy", "vanilla", "--direction", "both"], "--direction", "vanilla"),
-        (["--candidates", "3"], "--candidates", "chain"),
+        (["--strategy", "chain", "--candidates", "3"], "--candidates", "chain"),
         (["--strategy", "reason", "--show-notes"], "--show-notes", "reason"),
-        (["--show-dropped"], "--show-dropped", "chain"),
+        (["--strategy", "chain", "--show-dropped"], "--show-dropped", "chain"),
         (["--strategy", "rag"], "--file", "rag"),
     ],
 )

@@ -17,6 +17,7 @@ from longdoc.errors import LongdocError, StrategyOptionError
 
 __all__ = [
     "RESUMABLE",
+    "AutoOptions",
     "ChainOptions",
     "RagOptions",
     "ReasonOptions",
@@ -29,11 +30,11 @@ __all__ = [
     "strategy_options",
 ]
 
-Strategy = Literal["chain", "vanilla", "rag", "reason"]
+Strategy = Literal["auto", "chain", "vanilla", "rag", "reason"]
 
 # Strategies that checkpoint a run, so that a run id names something to resume;
 # rag and vanilla are one call each (the response cache covers a rerun).
-RESUMABLE: frozenset[str] = frozenset({"chain", "reason"})
+RESUMABLE: frozenset[str] = frozenset({"auto", "chain", "reason"})
 
 
 class StrategyOptions(BaseModel):
@@ -98,7 +99,28 @@ class VanillaOptions(StrategyOptions):
     strategy: ClassVar[str] = "vanilla"
 
 
+class AutoOptions(ChainOptions, ReasonOptions):
+    """``auto`` options: the chain's and reason's, each passed on to the method that uses it.
+
+    The direct call (the whole text fits) takes ``answer_tokens`` only; the others are
+    unused there, as they are by the method auto did not choose.
+    """
+
+    strategy: ClassVar[str] = "auto"
+
+    def for_method(self, method: str) -> StrategyOptions:
+        """The options of ``method`` (``direct``, ``chain`` or ``reason``) out of these."""
+        models: dict[str, type[StrategyOptions]] = {
+            "direct": VanillaOptions, "chain": ChainOptions, "reason": ReasonOptions,
+        }  # fmt: skip
+        model = models[method]
+        return model.model_validate(
+            {name: getattr(self, name) for name in model.model_fields}
+        )
+
+
 _MODELS: dict[str, type[StrategyOptions]] = {
+    "auto": AutoOptions,
     "chain": ChainOptions,
     "reason": ReasonOptions,
     "rag": RagOptions,
@@ -110,7 +132,8 @@ def _model(strategy: str) -> type[StrategyOptions]:
     model = _MODELS.get(strategy)
     if model is None:
         raise LongdocError(
-            f"unknown strategy {strategy!r}: use chain, vanilla, rag or reason", strategy=strategy
+            f"unknown strategy {strategy!r}: use auto, chain, vanilla, rag or reason",
+            strategy=strategy,
         )
     return model
 

@@ -20,12 +20,49 @@ from longdoc.workflows.reason.verify import Citation
 
 __all__ = [
     "AskResult",
+    "AutoResult",
     "ChainResult",
+    "Estimate",
     "RagResult",
     "ReasonResult",
+    "Route",
     "StrategyResult",
     "VanillaResult",
 ]
+
+
+class Estimate(BaseModel):
+    """Calls and tokens (prompt + completion, replies at their caps) of one strategy."""
+
+    calls: int
+    tokens: int
+
+
+class Route(BaseModel):
+    """Where auto sent a question, why, and what each method costs.
+
+    Attributes:
+        method: ``direct`` (one call on the whole text), ``chain`` or ``reason``.
+        why: ``fits`` (the whole text fits the window), ``global`` / ``local`` (the
+            question's scope), or ``escalated`` (reason verified no evidence).
+        scope: the classifier's label (None when the text fits and no one asked).
+        classifier: ``rules``, ``embedding`` or ``llm``: what gave the scope.
+        document_tokens: the document's tokens by the gateway's tokenizer.
+        window: the model's context window.
+        estimates: per strategy (``direct``, ``chain``, ``reason``), estimated calls and tokens.
+        calls: calls actually made, every method run included (None before the run).
+        tokens: tokens actually spent (None before the run).
+    """
+
+    method: Literal["direct", "chain", "reason"]
+    why: Literal["fits", "global", "local", "escalated"]
+    scope: Literal["global", "local"] | None = None
+    classifier: str | None = None
+    document_tokens: int
+    window: int
+    estimates: dict[str, Estimate] = Field(default_factory=dict)
+    calls: int | None = None
+    tokens: int | None = None
 
 
 class StrategyResult(BaseModel):
@@ -33,7 +70,7 @@ class StrategyResult(BaseModel):
 
     Attributes:
         answer: the answer (or summary).
-        strategy: ``chain``, ``vanilla``, ``rag`` or ``reason``: which subclass this is.
+        strategy: ``auto``, ``chain``, ``vanilla``, ``rag`` or ``reason``: which subclass this is.
         task: ``qa``, ``summary`` or ``code``.
         query: the question, or None for a summary.
         source: the document's name (``index`` or the doc ids when searched in the index).
@@ -45,7 +82,7 @@ class StrategyResult(BaseModel):
     """
 
     answer: str
-    strategy: Literal["chain", "vanilla", "rag", "reason"]
+    strategy: Literal["auto", "chain", "vanilla", "rag", "reason"]
     task: Literal["qa", "summary", "code"]
     query: str | None = None
     source: str
@@ -113,7 +150,25 @@ class VanillaResult(StrategyResult):
     strategy: Literal["vanilla"] = "vanilla"
 
 
+class AutoResult(StrategyResult):
+    """What ``strategy="auto"`` returns: the route and the result of the method it ran.
+
+    ``answer``, ``usage`` (every method run, summed) and the rest mirror the final run.
+
+    Attributes:
+        route: the method, why, the document's tokens, the estimates and the actual spend.
+        result: the final method's result (vanilla for a direct call).
+        first: the reason run that verified no evidence, when auto escalated to the chain.
+    """
+
+    strategy: Literal["auto"] = "auto"
+    route: Route
+    result: ChainResult | ReasonResult | VanillaResult = Field(discriminator="strategy")
+    first: ReasonResult | None = None
+
+
 AskResult = Annotated[
-    ChainResult | ReasonResult | RagResult | VanillaResult, Field(discriminator="strategy")
+    AutoResult | ChainResult | ReasonResult | RagResult | VanillaResult,
+    Field(discriminator="strategy"),
 ]
 """Any strategy's result, told apart by ``strategy``."""

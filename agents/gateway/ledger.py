@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,12 +69,41 @@ class Usage(BaseModel):
         return cls(total=total, stages=stages)
 
 
+# The usage scopes open in this context, innermost last: (ledger, the scope's own ledger).
+# A context variable, so that concurrent asyncio tasks (a batch's items) each see theirs.
+_SCOPES: ContextVar[tuple[tuple[Ledger, Ledger], ...]] = ContextVar(
+    "longdoc_usage_scopes", default=()
+)
+
+
 class Ledger:
-    """Thread-safe accumulator of usage per stage; one per gateway."""
+    """Thread-safe accumulator of usage per stage; one per gateway.
+
+    :meth:`scope` gives one task (a batch item) a view of only its own calls while
+    other tasks use the same gateway.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._stages: dict[str, StageUsage] = {}
+
+    @contextmanager
+    def scope(self) -> Iterator[Ledger]:
+        """Within it, calls made in this context are counted apart as well.
+
+        Inside the scope, :meth:`snapshot` reports only the scope's calls, so a
+        workflow's usage (a difference of snapshots) is that task's own; outside it,
+        the gateway's totals are unchanged.
+        """
+        own = Ledger()
+        token = _SCOPES.set((*_SCOPES.get(), (self, own)))
+        try:
+            yield own
+        finally:
+            _SCOPES.reset(token)
+
+    def _ledgers(self) -> list[Ledger]:
+        return [self, *(own for owner, own in _SCOPES.get() if owner is self)]
 
     @contextmanager
     def _stage(self, stage: str) -> Iterator[StageUsage]:
@@ -90,26 +120,29 @@ class Ledger:
         requests: int,
         cached: bool,
     ) -> None:
-        """Record one answered call."""
-        with self._stage(stage) as s:
-            s.calls += 1
-            s.cached_calls += int(cached)
-            s.requests += requests
-            s.retries += max(0, requests - 1)
-            s.prompt_tokens += prompt_tokens
-            s.completion_tokens += completion_tokens
-            s.seconds += seconds
+        """Record one answered call (in every usage scope open in this context too)."""
+        for ledger in self._ledgers():
+            with ledger._stage(stage) as s:
+                s.calls += 1
+                s.cached_calls += int(cached)
+                s.requests += requests
+                s.retries += max(0, requests - 1)
+                s.prompt_tokens += prompt_tokens
+                s.completion_tokens += completion_tokens
+                s.seconds += seconds
 
     def record_failure(self, stage: str, *, requests: int, seconds: float) -> None:
-        """Record a call that ended in an error."""
-        with self._stage(stage) as s:
-            s.failures += 1
-            s.requests += requests
-            s.retries += max(0, requests - 1)
-            s.seconds += seconds
+        """Record a call that ended in an error (in every open usage scope too)."""
+        for ledger in self._ledgers():
+            with ledger._stage(stage) as s:
+                s.failures += 1
+                s.requests += requests
+                s.retries += max(0, requests - 1)
+                s.seconds += seconds
 
     def snapshot(self) -> Usage:
-        """A copy of the figures so far."""
-        with self._lock:
-            stages = {k: v.model_copy() for k, v in self._stages.items()}
+        """A copy of the figures so far (of the innermost usage scope, inside one)."""
+        ledger = self._ledgers()[-1]
+        with ledger._lock:
+            stages = {k: v.model_copy() for k, v in ledger._stages.items()}
         return Usage.from_stages(stages)

@@ -119,7 +119,20 @@ def _pieces(cand: Candidate, budget: int, count: Callable[[str], int]) -> list[C
 def window_candidates(
     doc: DocumentText, budget: int, count: Callable[[str], int]
 ) -> list[Candidate]:
-    """Windows of at most ``budget`` tokens over the whole text, in reading order."""
+    """Windows of at most ``budget`` tokens over the whole text, in reading order.
+
+    A text made of several documents is windowed per document (markers left out),
+    so each window, and each quote verified in it, cites its own document's offsets.
+    """
+    if doc.segments:
+        out: list[Candidate] = []
+        for seg in doc.segments:
+            text = doc.text[seg.start : seg.end]
+            one = Candidate(
+                doc_id=seg.doc_id, source=seg.source, char_start=0, char_end=len(text), text=text
+            )
+            out.extend(_pieces(one, budget, count))
+        return out
     whole = Candidate(
         doc_id=doc.doc_id or doc.name,
         source=doc.name,
