@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from longdoc.testing.fake_openai import FakeOpenAI
+
 # Before anything imports huggingface_hub or litellm: nothing may be downloaded.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -41,3 +43,18 @@ def shared_data() -> Path:
 def austen_text() -> str:
     """A whole public-domain novel shipped with the repository."""
     return (REPO / "examples" / "data" / "persuasion.txt").read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
+    """A real HTTP server speaking the OpenAI protocol, set as the model of every setting.
+
+    A test module that wants other replies overrides this fixture and sets ``responder``.
+    """
+    fake = FakeOpenAI(responder=lambda request: "notes or answer").start()
+    monkeypatch.setenv("LONGDOC_MODEL", "openai/fake")
+    monkeypatch.setenv("LONGDOC_API_BASE", fake.api_base)
+    monkeypatch.setenv("LONGDOC_CONTEXT_WINDOW", "1024")
+    monkeypatch.setenv("LONGDOC_MAX_OUTPUT_TOKENS", "64")
+    yield fake
+    fake.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import inspect
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,14 +134,9 @@ def test_ask_over_a_string_source_resumes_like_a_document() -> None:
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI(responder=lambda request: "an answer").start()
-    monkeypatch.setenv("LONGDOC_MODEL", "openai/fake")
-    monkeypatch.setenv("LONGDOC_API_BASE", fake.api_base)
-    monkeypatch.setenv("LONGDOC_CONTEXT_WINDOW", "1024")
-    monkeypatch.setenv("LONGDOC_MAX_OUTPUT_TOKENS", "64")
-    yield fake
-    fake.stop()
+def server(server: FakeOpenAI) -> FakeOpenAI:
+    server.responder = lambda request: "an answer"
+    return server
 
 
 def _gateway_threads() -> int:

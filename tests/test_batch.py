@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +34,9 @@ def _question_of(messages: list[dict[str, Any]]) -> str | None:
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI(responder=lambda r: f"answer to {_question_of(r['messages'])}").start()
-    monkeypatch.setenv("LONGDOC_MODEL", "openai/fake")
-    monkeypatch.setenv("LONGDOC_API_BASE", fake.api_base)
-    monkeypatch.setenv("LONGDOC_CONTEXT_WINDOW", "1024")
-    monkeypatch.setenv("LONGDOC_MAX_OUTPUT_TOKENS", "64")
-    yield fake
-    fake.stop()
+def server(server: FakeOpenAI) -> FakeOpenAI:
+    server.responder = lambda r: f"answer to {_question_of(r['messages'])}"
+    return server
 
 
 def test_results_come_back_in_input_order_though_they_finish_out_of_it() -> None:

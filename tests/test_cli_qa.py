@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from longdoc.cli import main
 from longdoc.testing.fake_openai import FakeOpenAI
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI(responder=lambda request: "notes or answer").start()
-    monkeypatch.setenv("LONGDOC_MODEL", "openai/fake")
-    monkeypatch.setenv("LONGDOC_API_BASE", fake.api_base)
-    monkeypatch.setenv("LONGDOC_CONTEXT_WINDOW", "1024")
-    monkeypatch.setenv("LONGDOC_MAX_OUTPUT_TOKENS", "64")
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -204,17 +203,6 @@ def test_a_local_question_is_routed_to_reason_by_the_default_classifier() -> Non
     gateway, _ = gateway_for(fill, route_on_no_evidence="not-found")
     result, _ = run_auto(gateway, "What did the captain say about the ship's name?", text=LONG)
     assert (result.route.method, result.route.classifier) == ("reason", "embedding")
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI(responder=lambda request: "notes or answer").start()
-    monkeypatch.setenv("LONGDOC_MODEL", "openai/fake")
-    monkeypatch.setenv("LONGDOC_API_BASE", fake.api_base)
-    monkeypatch.setenv("LONGDOC_CONTEXT_WINDOW", "1024")
-    monkeypatch.setenv("LONGDOC_MAX_OUTPUT_TOKENS", "64")
-    yield fake
-    fake.stop()
 
 
 def test_cli_dry_run_prints_every_estimate_and_calls_no_model(
