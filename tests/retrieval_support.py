@@ -14,6 +14,17 @@ from pathlib import Path
 __all__ = ["chroma_server", "free_port", "make_pdf", "write"]
 
 
+# Two topics far apart, for the index tests' searches.
+SHIPS = (
+    "The whaling ship Pequod sailed from Nantucket under Captain Ahab. "
+    "Its crew hunted sperm whales across the Pacific for their oil. "
+)
+COOKING = (
+    "To bake sourdough bread, feed the starter, mix flour and water, and let the dough rise. "
+    "A hot Dutch oven gives the loaf a crisp crust. "
+)
+
+
 def write(path: Path, content: str | bytes) -> Path:
     """Write ``content`` to ``path``, creating folders."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from gateway_support import make_gateway
 from pydantic import BaseModel
 
 from longdoc.agents.gateway import Gateway
@@ -22,18 +23,6 @@ def server() -> Iterator[FakeOpenAI]:
     fake.stop()
 
 
-def make_gateway(server: FakeOpenAI, **overrides: object) -> Gateway:
-    settings = load_settings(
-        model="openai/fake", api_base=server.api_base, retry_max_wait=5.0, **overrides
-    )
-    gateway = Gateway(settings)
-    gateway.waits = []  # type: ignore[attr-defined]
-
-    async def record_wait(seconds: float) -> None:  # backoff is recorded, not slept
-        gateway.waits.append(seconds)  # type: ignore[attr-defined]
-
-    gateway._sleep = record_wait
-    return gateway
 
 
 def test_completion_and_ledger_per_stage(server: FakeOpenAI) -> None:

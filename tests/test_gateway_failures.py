@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from gateway_support import make_gateway
 from pydantic import BaseModel
 
 from longdoc.agents.gateway import Gateway
@@ -32,16 +33,6 @@ def server() -> Iterator[FakeOpenAI]:
     fake.stop()
 
 
-def make_gateway(server: FakeOpenAI, **overrides: Any) -> Gateway:
-    overrides.setdefault("retry_max_wait", 5.0)
-    gateway = Gateway(load_settings(model="openai/fake", api_base=server.api_base, **overrides))
-    gateway.waits = []  # type: ignore[attr-defined]
-
-    async def record_wait(seconds: float) -> None:  # backoff is recorded, not slept
-        gateway.waits.append(seconds)  # type: ignore[attr-defined]
-
-    gateway._sleep = record_wait
-    return gateway
 
 
 # --- structured output ---------------------------------------------------------------

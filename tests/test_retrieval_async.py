@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from retrieval_support import write
+from retrieval_support import COOKING, SHIPS, write
 
 from longdoc.errors import DocumentNotFoundError, SourceNotFoundError
 from longdoc.retrieval import Index, IngestEvent, LoadedDocument, SearchHit
@@ -20,14 +20,6 @@ pytestmark = pytest.mark.slow
 
 T = TypeVar("T")
 
-SHIPS = (
-    "The whaling ship Pequod sailed from Nantucket under Captain Ahab. "
-    "Its crew hunted sperm whales across the Pacific for their oil. "
-)
-COOKING = (
-    "To bake sourdough bread, feed the starter, mix flour and water, and let the dough rise. "
-    "A hot Dutch oven gives the loaf a crisp crust. "
-)
 ANIMALS = "The cheetah is the fastest land animal and hunts antelope on the savanna. "
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from retrieval_support import chroma_server, write
+from retrieval_support import COOKING, SHIPS, chroma_server, write
 
 from longdoc.config import load_settings
 from longdoc.errors import DocumentNotFoundError, EmbeddingModelMismatchError, SourceNotFoundError
@@ -20,14 +20,6 @@ pytestmark = pytest.mark.slow
 ANIMALS = (
     "The cheetah is the fastest land animal and hunts antelope on the savanna. "
     "Owls hunt at night and can turn their heads almost all the way around. "
-)
-SHIPS = (
-    "The whaling ship Pequod sailed from Nantucket under Captain Ahab. "
-    "Its crew hunted sperm whales across the Pacific for their oil. "
-)
-COOKING = (
-    "To bake sourdough bread, feed the starter, mix flour and water, and let the dough rise. "
-    "A hot Dutch oven gives the loaf a crisp crust. "
 )
 _names = (f"t{i:04d}" for i in itertools.count())
 
