@@ -100,6 +100,7 @@ class Chunker:
                 symbol_kind=p.kind,
                 line_start=lines.line_of(p.start) if lines else None,
                 line_end=lines.line_of(max(p.start, p.end - 1)) if lines else None,
+                language=doc.language if doc.kind == "code" else None,
             )
             for i, (p, t, n) in enumerate(zip(pieces, texts, counts, strict=False))
         ]

@@ -76,6 +76,7 @@ class Chunk(BaseModel):
         symbol_kind: for code, ``"function"``, ``"class"``, ``"method"``, ``"module"``...
         line_start: for code, first line (1-based).
         line_end: for code, last line (inclusive).
+        language: for code, the document's language (``"python"``, ``"go"``...).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -93,6 +94,7 @@ class Chunk(BaseModel):
     symbol_kind: str | None = None
     line_start: int | None = None
     line_end: int | None = None
+    language: str | None = None
 
     @property
     def embed_text(self) -> str:
