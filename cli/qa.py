@@ -233,7 +233,7 @@ def _stream(
 def _print_evidence(facts: list[Any]) -> None:
     print("Verified evidence (no answer: the reasoner's reply was invalid):")
     for c in facts:
-        print(f"  {c.doc_id} ({c.source}) chars {c.char_start}-{c.char_end}")
+        print(f"  {c.where} ({c.source})")
         print(f'      "{" ".join(c.quote.split())}"')
 
 
@@ -342,5 +342,5 @@ def _print_citations(result: Any, args: argparse.Namespace, err: Any) -> None:
     print(f"\nCitations{note}:")
     for c in citations:
         quote = " ".join(c.quote.split())
-        print(f"  [{c.fact_id or '-'}] {c.doc_id} ({c.source}) chars {c.char_start}-{c.char_end}")
+        print(f"  [{c.fact_id or '-'}] {c.where} ({c.source})")
         print(f'      "{quote}"')

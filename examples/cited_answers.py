@@ -30,7 +30,7 @@ def main() -> None:
         )
         print(result.answer)
         for c in result.citations:
-            print(f"  [{c.fact_id}] {c.doc_id} chars {c.char_start}-{c.char_end}: {c.quote!r}")
+            print(f"  [{c.fact_id}] {c.where}: {c.quote!r}")
         print(
             f"evidence: {result.facts_extracted} extracted, {result.facts_verified} verified, "
             f"{result.facts_dropped} dropped; {result.usage.total.calls} calls"

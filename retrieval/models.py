@@ -146,6 +146,7 @@ class Passage(BaseModel):
         ordinals: the chunk ordinals it covers.
         score: best score among its chunks.
         token_count: tokens of ``text`` by the packing counter.
+        line_start: for code, the line (1-based) that ``text`` starts on.
     """
 
     doc_id: str
@@ -156,6 +157,7 @@ class Passage(BaseModel):
     ordinals: list[int]
     score: float
     token_count: int
+    line_start: int | None = None
 
 
 class DocumentInfo(BaseModel):

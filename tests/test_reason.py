@@ -376,7 +376,7 @@ def test_cli_ask_with_reason_prints_citations(
     out = capsys.readouterr()
     lines = out.out.splitlines()
     assert lines[0] == "Sir Walter Elliot" and lines[2] == "Citations:"
-    assert f"[F1] {book} ({book}) chars 0-41" in lines[3]
+    assert f"[F1] {book} chars 0-41 ({book})" in lines[3]
     assert '"Sir Walter Elliot lived at Kellynch Hall."' in lines[4]
     assert "1 verified, 0 dropped" in out.err and "reason:" in out.err
     assert main([*args, "--json"]) == 0  # a finished run: no call, same citations
@@ -408,7 +408,7 @@ def test_cli_shows_the_verified_evidence_when_the_reasoner_fails(
     assert main(args) == 2
     out = capsys.readouterr()
     assert out.out.startswith("Verified evidence (no answer")
-    assert f"{book} ({book}) chars 0-41" in out.out
+    assert f"{book} chars 0-41 ({book})" in out.out
     assert '"Sir Walter Elliot lived at Kellynch Hall."' in out.out
     assert "not valid JSON even after a repair" in out.err
 
@@ -567,3 +567,43 @@ def test_cli_names_the_failed_extraction_call_and_its_reply(
     assert "1 extraction call(s) failed" in err
     assert f"call 1 ({book} chars 0-54): StructuredOutputError:" in err
     assert "reply 'no JSON at all'" in err
+
+
+def test_cli_cites_code_by_file_and_line(
+    server: FakeOpenAI,
+    tmp_path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from longdoc.cli import main
+
+    def pick_the_retry_line(request: dict) -> str:
+        found = EXCERPT.findall(request["messages"][-1]["content"])
+        if found and found[0][0].startswith("F"):
+            return json.dumps({"answer": "It retries three times.", "facts": [found[0][0]]})
+        return json.dumps({"sentences": [{"chunk": found[0][0], "sentence": "retries = 3"}]})
+
+    server.responder = pick_the_retry_line
+    monkeypatch.setenv("LONGDOC_MODEL", "openai/fake")
+    monkeypatch.setenv("LONGDOC_API_BASE", server.api_base)
+    monkeypatch.setenv("LONGDOC_CONTEXT_WINDOW", "2048")
+    code = tmp_path / "client.py"
+    lines = ['"""A client."""', "", "", "def send(request):", "    retries = 3", "    return request"]
+    code.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    args = ["ask", "How often does send retry?", "--file", str(code), "--strategy", "reason"]
+    assert main([*args, "--json"]) == 0
+    [cite] = json.loads(capsys.readouterr().out)["citations"]
+    assert (cite["line_start"], cite["line_end"]) == (5, 5)
+    assert main(args) == 0
+    assert f"[F1] {code}:5 ({code})" in capsys.readouterr().out
+
+
+def test_a_quote_over_lines_of_a_candidate_cites_its_document_lines() -> None:
+    text = "def f():\n    a = 1\n    b = 2\n    return a + b\n"
+    cand = Candidate(
+        doc_id="m.py", source="/m.py", char_start=100, char_end=100 + len(text), text=text,
+        line_start=40,
+    )  # fmt: skip
+    [cite] = verify([("P1", "b = 2\n    return a + b")], {"P1": cand}, 90).citations
+    assert (cite.line_start, cite.line_end, cite.where) == (42, 43, "m.py:42-43")
+    assert text[cite.char_start - 100 : cite.char_end - 100] == cite.quote

@@ -87,6 +87,7 @@ def index_candidates(
             char_end=p.char_end,
             text=p.text,
             score=p.score,
+            line_start=p.line_start,
         )
         for p in passages
     ]
@@ -108,11 +109,10 @@ def _pieces(cand: Candidate, budget: int, count: Callable[[str], int]) -> list[C
             )
         pos = at + len(part)
         start = cand.char_start + at
-        out.append(
-            cand.model_copy(
-                update={"char_start": start, "char_end": start + len(part), "text": part}
-            )
-        )
+        update: dict[str, Any] = {"char_start": start, "char_end": start + len(part), "text": part}
+        if cand.line_start is not None:
+            update["line_start"] = cand.line_start + cand.text.count("\n", 0, at)
+        out.append(cand.model_copy(update=update))
     return out
 
 
@@ -124,12 +124,18 @@ def window_candidates(
     A text made of several documents is windowed per document (markers left out),
     so each window, and each quote verified in it, cites its own document's offsets.
     """
+    first_line = 1 if doc.kind == "code" else None
     if doc.segments:
         out: list[Candidate] = []
         for seg in doc.segments:
             text = doc.text[seg.start : seg.end]
             one = Candidate(
-                doc_id=seg.doc_id, source=seg.source, char_start=0, char_end=len(text), text=text
+                doc_id=seg.doc_id,
+                source=seg.source,
+                char_start=0,
+                char_end=len(text),
+                text=text,
+                line_start=first_line,
             )
             out.extend(_pieces(one, budget, count))
         return out
@@ -139,6 +145,7 @@ def window_candidates(
         char_start=0,
         char_end=len(doc.text),
         text=doc.text,
+        line_start=first_line,
     )
     return _pieces(whole, budget, count)
 

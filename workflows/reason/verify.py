@@ -55,6 +55,7 @@ class Candidate(BaseModel):
         char_end: offset one past its end (``document[char_start:char_end] == text``).
         text: the slice, verbatim.
         score: retrieval score (0 for windows over a whole text).
+        line_start: for code, the line (1-based) that ``text`` starts on in its document.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -65,6 +66,7 @@ class Candidate(BaseModel):
     char_end: int
     text: str
     score: float = 0.0
+    line_start: int | None = None
 
 
 class Citation(BaseModel):
@@ -79,6 +81,8 @@ class Citation(BaseModel):
         fact_id: the id the reasoner saw (``F1``...), once assigned.
         match: ``exact`` (after normalisation) or ``fuzzy``.
         score: 100 for exact, else the rapidfuzz score.
+        line_start: for code, the first line of the quote (1-based) in its document.
+        line_end: for code, its last line.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -91,6 +95,17 @@ class Citation(BaseModel):
     fact_id: str | None = None
     match: Literal["exact", "fuzzy"] = "exact"
     score: float = 100.0
+    line_start: int | None = None
+    line_end: int | None = None
+
+    @property
+    def where(self) -> str:
+        """``path:12-18`` for code, ``doc chars 120-180`` otherwise: how people cite it."""
+        if self.line_start is None:
+            return f"{self.doc_id} chars {self.char_start}-{self.char_end}"
+        last = self.line_end if self.line_end is not None else self.line_start
+        lines = str(self.line_start) if last == self.line_start else f"{self.line_start}-{last}"
+        return f"{self.doc_id}:{lines}"
 
 
 class Normalised(NamedTuple):
@@ -227,15 +242,21 @@ def verify(
             if found is None:
                 continue
             start, end = cand.char_start + found.start, cand.char_start + found.end
+            quote = cand.text[found.start : found.end]
+            first = None
+            if cand.line_start is not None:
+                first = cand.line_start + cand.text.count("\n", 0, found.start)
             result.citations.append(
                 Citation(
                     doc_id=cand.doc_id,
                     source=cand.source,
                     char_start=start,
                     char_end=end,
-                    quote=cand.text[found.start : found.end],
+                    quote=quote,
                     match=found.match,
                     score=found.score,
+                    line_start=first,
+                    line_end=None if first is None else first + quote.count("\n"),
                 )
             )
             break
