@@ -156,3 +156,15 @@ class RecordingGateway(Gateway):
     def stage(self, name: str) -> list[RecordedCall]:
         """The calls of one stage, in order."""
         return [c for c in self.calls if c.stage == name]
+
+
+def chain_role(request: Request, notes: str, answer: str) -> str | None:
+    """Chain of agents: every worker writes ``notes``; the manager answers ``answer``."""
+    system, user = _system_user(request)
+    if system.startswith("You are one worker in a chain of agents"):
+        assert "<document_part " in user
+        return notes
+    if system.startswith("You are the manager of a chain of agents"):
+        assert notes in user
+        return answer
+    return None

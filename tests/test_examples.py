@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from claims_support import Roles, evidence_role, fake_server, memory_role
+from claims_support import Roles, chain_role, evidence_role, fake_server, memory_role
 
 from longdoc.testing.writer import ExactWriter
 
@@ -33,6 +33,7 @@ def run_example(name: str, monkeypatch: pytest.MonkeyPatch, *args: str) -> None:
 
 def test_every_example_is_tested() -> None:
     tested = {"quickstart.py", "memory_chat.py", "cited_answers.py", "long_report.py"}
+    tested |= {"book_qa.py", "book_summary.py", "codebase_qa.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -142,3 +143,54 @@ def test_long_report(
     report = (tmp_path / "report.md").read_text(encoding="utf-8")
     assert all(text in report for _, text in writer.written)
     assert writer.roles[0] == "planner" and writer.roles.count("writer") == 2
+
+
+@pytest.mark.slow
+def test_book_qa_routes_each_question(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def book_roles(request: dict[str, Any]) -> str | None:
+        found = evidence_role(request, "Baronetage", "The Baronetage.")
+        return found or chain_role(request, "Notes: debts, retrenchment.", "They let the Hall.")
+
+    with fake_server(monkeypatch, Roles(book_roles), context_window="2048"):
+        run_example("book_qa.py", monkeypatch)
+    out = capsys.readouterr().out.splitlines()
+    routes = [line.split(";")[0] for line in out if line.startswith("route: ")]
+    assert routes == ["route: reason (local)", "route: chain (global)"]
+    answers = [line for line in out if line.startswith("A: ")]
+    assert answers == ["A: The Baronetage.", "A: They let the Hall."]
+    text = BOOK.read_text(encoding="utf-8")
+    cites = [re.fullmatch(r"  \[F\d+\] (\S+) chars (\d+)-(\d+): .*", x) for x in out if "[F" in x]
+    assert cites and all(c and "Baronetage" in text[int(c[2]) : int(c[3])] for c in cites)
+
+
+@pytest.mark.slow
+def test_book_summary(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    roles = Roles(lambda request: chain_role(request, "Notes so far.", "A summary."))
+    with fake_server(monkeypatch, roles, context_window="2048"):
+        run_example("book_summary.py", monkeypatch)
+    out = capsys.readouterr().out.splitlines()
+    found = re.fullmatch(r"-- (\d+) parts read, (\d+) calls, \d+ tokens", out[-1])
+    assert out[0] == "A summary." and found is not None
+    assert int(found[2]) == int(found[1]) + 1 == len(roles.requests)  # workers + the manager
+
+
+@pytest.mark.slow
+def test_codebase_qa_cites_files_and_lines(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    roles = Roles(lambda request: evidence_role(request, "rank", "By reciprocal rank fusion."))
+    with fake_server(monkeypatch, roles, context_window="4096"):
+        run_example("codebase_qa.py", monkeypatch)
+    out = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"retrieval: \d+ files, \d+ chunks indexed", out[0])
+    assert "A: By reciprocal rank fusion." in out
+    repo = EXAMPLES.parent / "retrieval"
+    cites = [re.fullmatch(r"  \[F\d+\] retrieval/(\S+):(\d+)(?:-(\d+))?: '(.*)'", x) for x in out]
+    cites = [c for c in cites if c]
+    assert cites
+    for c in cites:  # the first line with words of each quote is on the cited lines
+        lines = (repo / c[1]).read_text(encoding="utf-8").splitlines()
+        cited = lines[int(c[2]) - 1 : int(c[3] or c[2])]
+        assert any(c[4] in line for line in cited)
