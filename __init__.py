@@ -46,6 +46,8 @@ _LAZY: dict[str, str] = {
     "StrategyOptionError": ".errors",
     "MissingExtraError": ".errors",
     "BatchInputError": ".errors",
+    "CodeMapError": ".errors",
+    "UnknownLanguageError": ".errors",
     "ask": ".api",
     "aask": ".api",
     "astream_ask": ".api",
@@ -67,6 +69,11 @@ _LAZY: dict[str, str] = {
     "write": ".api",
     "awrite": ".api",
     "astream_write": ".api",
+    "code_map": ".api",
+    "acode_map": ".api",
+    "astream_code_map": ".api",
+    "CodeMap": ".workflows.codemap",
+    "CodeMapResult": ".workflows.codemap",
     "LongWriter": ".workflows.writing",
     "WritingResult": ".workflows.writing",
     "SectionMemory": ".workflows.writing",
@@ -105,6 +112,9 @@ __all__ = [
     "ChainOptions",
     "ChainResult",
     "Citation",
+    "CodeMap",
+    "CodeMapError",
+    "CodeMapResult",
     "Completion",
     "ConfigError",
     "ContextWindowError",
@@ -142,6 +152,7 @@ __all__ = [
     "StrategyOptions",
     "StrategyResult",
     "StructuredOutputError",
+    "UnknownLanguageError",
     "Usage",
     "VanillaOptions",
     "VanillaResult",
@@ -149,14 +160,17 @@ __all__ = [
     "__version__",
     "aask",
     "aask_many",
+    "acode_map",
     "aroute",
     "ask",
     "ask_many",
     "astream_ask",
+    "astream_code_map",
     "astream_many",
     "astream_write",
     "asummarize",
     "awrite",
+    "code_map",
     "from_path",
     "from_text",
     "load_settings",
@@ -172,14 +186,17 @@ if TYPE_CHECKING:
     from longdoc.api import (
         aask,
         aask_many,
+        acode_map,
         aroute,
         ask,
         ask_many,
         astream_ask,
+        astream_code_map,
         astream_many,
         astream_write,
         asummarize,
         awrite,
+        code_map,
         summarize,
         write,
     )
@@ -188,6 +205,7 @@ if TYPE_CHECKING:
         BatchInputError,
         BudgetError,
         CandidateOffsetError,
+        CodeMapError,
         ConfigError,
         ContextWindowError,
         DocumentNotFoundError,
@@ -206,6 +224,7 @@ if TYPE_CHECKING:
         SourceNotFoundError,
         StrategyOptionError,
         StructuredOutputError,
+        UnknownLanguageError,
     )
     from longdoc.memory.hierarchical import HierarchicalMemory
     from longdoc.testing.scripted import ScriptedModel
@@ -214,6 +233,8 @@ if TYPE_CHECKING:
     from longdoc.workflows.chain.graph import ChainOfAgents
     from longdoc.workflows.chat.session import MemoryChat
     from longdoc.workflows.chat.turn import open_memory
+    from longdoc.workflows.codemap.graph import CodeMap
+    from longdoc.workflows.codemap.result import CodeMapResult
     from longdoc.workflows.options import (
         AutoOptions,
         ChainOptions,

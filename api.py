@@ -49,20 +49,24 @@ from longdoc.workflows.sources import (
 
 if TYPE_CHECKING:
     from longdoc.retrieval import Index
+    from longdoc.workflows.codemap.result import CodeMapResult
     from longdoc.workflows.writing.memory import WritingMemory
     from longdoc.workflows.writing.result import WritingResult
 
 __all__ = [
     "aask",
     "aask_many",
+    "acode_map",
     "aroute",
     "ask",
     "ask_many",
     "astream_ask",
+    "astream_code_map",
     "astream_many",
     "astream_write",
     "asummarize",
     "awrite",
+    "code_map",
     "resolve_source",
     "summarize",
     "write",
@@ -527,6 +531,86 @@ def write(
             awrite(
                 prompt, words=words, evidence=evidence, gateway=gw, index=index,
                 memory=memory, run_id=run_id,
+            )
+        )  # fmt: skip
+
+
+# --- the code map of a repository -------------------------------------------------------------
+async def astream_code_map(
+    path: str | Path,
+    *,
+    gateway: Gateway | None = None,
+    out: str | Path | None = None,
+    run_id: str | None = None,
+    concurrency: int | None = None,
+    summary_tokens: int | None = None,
+) -> AsyncIterator[ProgressEvent | CodeMapResult]:
+    """Like :func:`acode_map`, yielding a progress event per finished file and folder first."""
+    from longdoc.workflows.codemap.graph import CodeMap
+
+    async with _gateway_scope(gateway) as gw:
+        mapper = CodeMap(gw, concurrency=concurrency, summary_tokens=summary_tokens)
+        async for item in mapper.astream(path, out=out, run_id=run_id):
+            yield item
+
+
+async def acode_map(
+    path: str | Path,
+    *,
+    gateway: Gateway | None = None,
+    out: str | Path | None = None,
+    run_id: str | None = None,
+    concurrency: int | None = None,
+    summary_tokens: int | None = None,
+) -> CodeMapResult:
+    """Map a repository (see :func:`code_map`)."""
+    return await last_result(
+        astream_code_map(
+            path, gateway=gateway, out=out, run_id=run_id, concurrency=concurrency,
+            summary_tokens=summary_tokens,
+        )
+    )  # fmt: skip
+
+
+def code_map(
+    path: str | Path,
+    *,
+    gateway: Gateway | None = None,
+    out: str | Path | None = None,
+    run_id: str | None = None,
+    concurrency: int | None = None,
+    summary_tokens: int | None = None,
+) -> CodeMapResult:
+    """A code map of a repository: file summaries, folder summaries, the repository summary.
+
+    Each file is summarized in one call (by the chain of agents when it is larger than
+    the window), each folder from its children's summaries, the repository from the
+    top-level ones; the Markdown links every file and its definitions' line ranges.
+    Every summary is saved the moment it is made, keyed by content hash: rerunning
+    after an interruption repeats no finished call, and after a change summarizes only
+    the changed files and the folders above them.
+
+    Args:
+        path: the repository folder (``.gitignore`` honoured; binaries skipped).
+        gateway: the model gateway; default one from the environment, closed on return.
+        out: write the Markdown there (links relative to its folder); default none.
+        run_id: the map's id, naming its store of summaries; default from the path.
+        concurrency: summaries made at once; default ``settings.max_concurrency``.
+        summary_tokens: cap on each file and folder summary; default window/16 in [64, 512].
+
+    Returns:
+        The Markdown, the repository summary, every file's and folder's entry (summary,
+        key, whether reused, calls), the counts summarized and reused, and usage.
+
+    Raises:
+        SourceNotFoundError: ``path`` does not exist.
+        CodeMapError: ``path`` is no folder or holds no readable file.
+    """
+    with _sync_gateway(gateway) as gw:
+        return gw.run_sync(
+            acode_map(
+                path, gateway=gw, out=out, run_id=run_id, concurrency=concurrency,
+                summary_tokens=summary_tokens,
             )
         )  # fmt: skip
 

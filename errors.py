@@ -16,6 +16,7 @@ __all__ = [
     "BatchInputError",
     "BudgetError",
     "CandidateOffsetError",
+    "CodeMapError",
     "ConfigError",
     "ContextWindowError",
     "DocumentNotFoundError",
@@ -34,6 +35,7 @@ __all__ = [
     "SourceNotFoundError",
     "StrategyOptionError",
     "StructuredOutputError",
+    "UnknownLanguageError",
 ]
 
 
@@ -418,3 +420,37 @@ class BatchInputError(LongdocError):
 
     def __init__(self, source: str, line: int, problem: str) -> None:
         super().__init__(f"{source}:{line}: {problem}", source=source, line=line, problem=problem)
+
+
+class UnknownLanguageError(RetrievalError):
+    """A search was filtered by a language that no code is loaded as.
+
+    Attributes:
+        language: the language asked for.
+        known: the languages code can have (the values of ``CODE_LANGUAGES``), sorted.
+    """
+
+    language: str
+    known: list[str]
+
+    def __init__(self, language: str, known: Sequence[str]) -> None:
+        super().__init__(
+            f"unknown language {language!r}; known: {', '.join(known)}",
+            language=language,
+            known=list(known),
+        )
+
+
+class CodeMapError(LongdocError):
+    """A code map cannot be made: its path is no folder, or its summary store is unreadable.
+
+    Attributes:
+        path: the folder asked for, or the store file that could not be read.
+        problem: what is wrong with it.
+    """
+
+    path: Path
+    problem: str
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        super().__init__(f"code map of {path}: {problem}", path=Path(path), problem=problem)

@@ -31,11 +31,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rm.add_argument("doc_id", metavar="ID")
     rm.set_defaults(handler=run_rm)
 
-    search = sub.add_parser("search", help="search the index")
-    search.add_argument("query")
+    search = sub.add_parser("search", help="search the index, or look a definition up")
+    search.add_argument("query", nargs="?", help="what to search for (optional with --symbol)")
     search.add_argument("-k", type=int, default=5, help="hits to return (default 5)")
     search.add_argument("--mode", choices=("dense", "bm25", "hybrid"), default="hybrid")
     search.add_argument("--doc", action="append", metavar="ID", help="only this document")
+    search.add_argument(
+        "--symbol",
+        metavar="NAME",
+        help="definitions named NAME (exact, then suffix: 'register' finds "
+        "'Blueprint.register'); with a query, ranked by it",
+    )
+    search.add_argument(
+        "--language", action="append", metavar="LANG", help="only code in LANG (repeatable)"
+    )
+    search.add_argument(
+        "--path",
+        action="append",
+        metavar="GLOB",
+        help="only documents whose id or path matches GLOB, e.g. 'src/*.py' (repeatable)",
+    )
     search.add_argument("--neighbours", type=int, default=0, help="add adjacent chunks")
     search.add_argument(
         "--budget", type=int, help="pack the hits into this many tokens, in document order"
@@ -166,34 +181,87 @@ def run_rm(args: argparse.Namespace) -> int:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    """Print hits, or packed passages with ``--budget``."""
+    """Print hits, definitions with ``--symbol``, or packed passages with ``--budget``."""
     from rich.console import Console
+
+    from longdoc.errors import LongdocError
+
+    if not (args.query or "").strip() and not args.symbol:
+        raise LongdocError("search needs a QUERY or --symbol NAME", option="query")
+    index = _index(args)
+    console = Console()
+    filters = {"doc_ids": args.doc, "languages": args.language, "paths": args.path}
+    if args.symbol:
+        hits = index.find_symbol(args.symbol, k=args.k, query=args.query, **filters)
+        if args.budget is not None:
+            from longdoc.retrieval.packing import pack
+
+            _print_passages(console, pack(hits, args.budget))
+        else:
+            _print_definitions(console, hits, args.symbol)
+    elif args.budget is not None:
+        passages = index.retrieve(
+            args.query, args.budget, k=max(args.k, 5), mode=args.mode,
+            neighbours=args.neighbours, **filters,
+        )  # fmt: skip
+        _print_passages(console, passages)
+    else:
+        hits = index.search(
+            args.query, args.k, mode=args.mode, neighbours=args.neighbours, **filters
+        )
+        _print_hits(console, hits, f"{args.mode} search")
+    return 0
+
+
+def _print_passages(console: Any, passages: list[Any]) -> None:
+    from rich.markup import escape
+
+    for p in passages:
+        console.print(
+            f"[bold]{escape(p.doc_id)}[/] chars {p.char_start}-{p.char_end} "
+            f"({p.token_count} tokens)"
+        )
+        console.print(escape(p.text), highlight=False)
+
+
+def _print_definitions(console: Any, hits: list[Any], name: str) -> None:
+    """Each chunk of each definition found: ``doc:lines symbol (kind)``, then its code."""
+    from rich.markup import escape
+
+    if not hits:
+        console.print(f"no definition named {escape(repr(name))}", highlight=False)
+    for h in hits:
+        kind = f" ({h.chunk.symbol_kind})" if h.chunk.symbol_kind else ""
+        console.print(
+            f"[bold]{escape(_where(h.chunk))}[/] {escape(h.chunk.symbol or '')}{kind}",
+            highlight=False,
+        )
+        console.print(escape(h.chunk.text), highlight=False)
+
+
+def _where(chunk: Any) -> str:
+    """``doc_id:first-last`` for a chunk with lines (code), else the doc id."""
+    if chunk.line_start is None:
+        return str(chunk.doc_id)
+    return f"{chunk.doc_id}:{chunk.line_start}-{chunk.line_end}"
+
+
+def _print_hits(console: Any, hits: list[Any], title: str) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    index = _index(args)
-    console = Console()
-    common = {"mode": args.mode, "doc_ids": args.doc, "neighbours": args.neighbours}
-    if args.budget is not None:
-        passages = index.retrieve(args.query, args.budget, k=max(args.k, 5), **common)
-        for p in passages:
-            console.print(
-                f"[bold]{escape(p.doc_id)}[/] chars {p.char_start}-{p.char_end} "
-                f"({p.token_count} tokens)"
-            )
-            console.print(escape(p.text), highlight=False)
-        return 0
-    table = Table("rank", "score", title=f"{args.mode} search")
+    table = Table("rank", "score", title=title)
     table.add_column("document", overflow="fold")
     table.add_column("#")
+    table.add_column("symbol", overflow="fold")
     table.add_column("text")
-    for h in index.search(args.query, args.k, **common):
+    for h in hits:
         table.add_row(
             str(h.rank + 1),
             f"{h.score:.3f}",
-            escape(h.chunk.doc_id),
+            escape(_where(h.chunk)),
             str(h.chunk.ordinal),
+            escape(h.chunk.symbol or ""),
             escape(h.chunk.text[:100].replace("\n", " ")),
         )
     console.print(table)
-    return 0

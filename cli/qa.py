@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from longdoc.cli.batch import add_batch_options
+from longdoc.cli.codemap import add_map_options, check_map_flags, pick_strategy, run_code_map
 from longdoc.cli.core import add_model_options, settings_from_args
 from longdoc.errors import StrategyOptionError
 
@@ -85,12 +86,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_model_options(ask)
     ask.set_defaults(handler=run_ask)
 
-    summarize = sub.add_parser("summarize", help="summarise a long file or folder")
+    summarize = sub.add_parser(
+        "summarize",
+        help="summarise a long file, or map a folder (a repository) as Markdown",
+        description="A file is summarised by the chain of agents. A folder gets a code map: "
+        "file summaries, folder summaries and the repository summary, with links to files "
+        "and line ranges; every summary is kept as it is made, so a re-run resumes, and "
+        "after a change summarises only the changed files and the folders above them.",
+    )
     summarize.add_argument("path", help="a file or folder (code gets a code summary)")
     summarize.add_argument(
-        "--strategy", choices=["chain", "vanilla"], default="chain", help="default chain"
+        "--strategy",
+        choices=["auto", "map", "chain", "vanilla"],
+        default="auto",
+        help="auto (default: map for a folder, chain for a file), map (the code map), chain "
+        "(one summary by a chain of agents), vanilla (one truncated call)",
     )
     _add_chain_options(summarize)
+    add_map_options(summarize)
     add_model_options(summarize)
     summarize.set_defaults(handler=run_summarize)
 
@@ -196,7 +209,11 @@ def _dry_run(
 
 
 def run_summarize(args: argparse.Namespace) -> int:
-    """Summarise a file or folder, with a progress bar on standard error."""
+    """Summarise a file, or map a folder, with a progress bar on standard error."""
+    args.strategy = pick_strategy(args)
+    check_map_flags(args, args.strategy)
+    if args.strategy == "map":
+        return run_code_map(args)
     given = _given(args)
     _check(args, given)
     return _run(args, None, {"path": args.path}, given)

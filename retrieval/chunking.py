@@ -4,37 +4,26 @@ Every chunk's ``text`` is the verbatim slice ``document.text[char_start:char_end
 a code chunk's context header (file, class) lives in ``Chunk.header`` and is only
 prepended for embedding. No embedded text exceeds what the embedder reads.
 
-Prose goes through llama-index's ``SentenceSplitter``; code is split here with ``ast``
-because llama-index's ``CodeSplitter`` needs tree-sitter grammars (not a dependency),
-sizes chunks in characters, not the embedder's tokens, and returns text without offsets.
+Prose goes through llama-index's ``SentenceSplitter``; code is split along its
+definitions with tree-sitter in :mod:`longdoc.retrieval.code_chunking` (languages
+without a grammar are cut into line windows).
 """
 
 from __future__ import annotations
 
-import ast
 import bisect
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 
+from longdoc.retrieval.code_chunking import Piece, split_code
 from longdoc.retrieval.models import Chunk, LoadedDocument
 from longdoc.retrieval.splitting import fit_then_cut, sentence_split
 
 __all__ = ["Chunker", "Piece"]
 
 TokenCount = Callable[[list[str]], list[int]]
-
-
-@dataclass
-class Piece:
-    """A span of the document before it becomes a :class:`Chunk`."""
-
-    start: int
-    end: int
-    header: str = ""
-    symbol: str | None = None
-    kind: str | None = None
 
 
 def _sha(text: str) -> str:
@@ -98,8 +87,9 @@ class Chunker:
                 content_hash=_sha(t),
                 symbol=p.symbol,
                 symbol_kind=p.kind,
-                line_start=lines.line_of(p.start) if lines else None,
-                line_end=lines.line_of(max(p.start, p.end - 1)) if lines else None,
+                members=p.members,
+                line_start=lines.first_line(t, p.start) if lines else None,
+                line_end=lines.last_line(t, p.start) if lines else None,
                 language=doc.language if doc.kind == "code" else None,
             )
             for i, (p, t, n) in enumerate(zip(pieces, texts, counts, strict=False))
@@ -124,17 +114,18 @@ class Chunker:
     # --- code --------------------------------------------------------------------------
     def _code_pieces(self, doc: LoadedDocument) -> list[Piece]:
         header = f"# file: {doc.doc_id}"
-        if doc.language == "python":
-            try:
-                tree = ast.parse(doc.text)
-            except (SyntaxError, ValueError):
-                tree = None
-            if tree is not None:
-                return _python_pieces(doc.text, tree, header, self._budget_fits)
-        return self._line_windows(doc.text, 0, len(doc.text), header, None, "lines")
-
-    def _budget_fits(self, text: str, header: str) -> bool:
-        return self.count(f"{header}\n{text}") <= self.max_tokens
+        pieces = split_code(
+            doc.text,
+            language=doc.language,
+            path=doc.doc_id,
+            header=header,
+            count_tokens=self.count_tokens,
+            max_tokens=self.max_tokens,
+            chunk_size=self.chunk_size,
+        )
+        if pieces is None:  # no grammar for the language (or it failed to load)
+            return self._line_windows(doc.text, 0, len(doc.text), header, None, "lines")
+        return pieces
 
     def _line_windows(
         self, text: str, start: int, end: int, header: str, symbol: str | None, kind: str
@@ -166,23 +157,22 @@ class Chunker:
 
     def _cut(self, text: str, p: Piece) -> list[Piece]:
         budget = self.max_tokens - (self.count(p.header) + 1 if p.header else 0)
+        if p.header and budget < self.max_tokens // 4:  # a header eating the budget goes
+            return [replace(p, header="")]
         lines = text[p.start : p.end].splitlines(keepends=True)
         if len(lines) > 1:  # whole lines first: code and verse read better so
             parts, pos, acc = [], p.start, 0
             for line in lines:
                 if acc and self.count(text[pos : pos + acc + len(line)]) > budget:
-                    parts.append(Piece(pos, pos + acc, p.header, p.symbol, p.kind))
+                    parts.append(replace(p, start=pos, end=pos + acc))
                     pos, acc = pos + acc, 0
                 acc += len(line)
-            parts.append(Piece(pos, pos + acc, p.header, p.symbol, p.kind))
+            parts.append(replace(p, start=pos, end=pos + acc))
             return parts
         # One line over the limit: cut at a character proportional to the token count.
         n = self.count(text[p.start : p.end])
         step = max(1, (p.end - p.start) * budget // (n + 1) - 1)
-        return [
-            Piece(s, min(s + step, p.end), p.header, p.symbol, p.kind)
-            for s in range(p.start, p.end, step)
-        ]
+        return [replace(p, start=s, end=min(s + step, p.end)) for s in range(p.start, p.end, step)]
 
 
 def _locate(text: str, part: str, cursor: int) -> tuple[int, int]:
@@ -211,79 +201,11 @@ class _LineIndex:
     def line_of(self, offset: int) -> int:
         return bisect.bisect_right(self.starts, offset)
 
-    def offset(self, line: int) -> int:
-        """Char offset of 1-based ``line`` (one past the end for a line past the last)."""
-        return self.starts[line - 1] if line - 1 < len(self.starts) else self.starts[-1]
+    # Lines of the code itself: the blank lines a piece carries at its ends are not cited.
+    def first_line(self, text: str, start: int) -> int:
+        """First line of ``text`` (at ``start``) holding a non-blank character."""
+        return self.line_of(start + len(text) - len(text.lstrip()))
 
-
-def _python_pieces(
-    text: str, tree: ast.Module, header: str, fits: Callable[[str, str], bool]
-) -> list[Piece]:
-    """Pieces along top-level statements, functions, classes and methods.
-
-    Every character of ``text`` belongs to one piece: comments and blank lines go
-    with the statement that follows them.
-    """
-    lines = _LineIndex(text)
-    pieces: list[Piece] = []
-    body = tree.body
-    bounds = [_first_line(n) for n in body] + [len(lines.starts) + 1]
-    start = 0
-    module_run: Piece | None = None
-    for node, nxt in zip(body, bounds[1:], strict=False):
-        end = lines.offset(nxt) if nxt <= len(lines.starts) else len(text)
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            if module_run is not None:
-                pieces.append(module_run)
-                module_run = None
-            pieces.extend(_def_pieces(text, node, start, end, header, lines, fits))
-        elif module_run is not None and fits(text[module_run.start : end], header):
-            module_run.end = end  # consecutive module-level code shares a chunk
-        else:
-            if module_run is not None:
-                pieces.append(module_run)
-            module_run = Piece(start, end, header, None, "module")
-        start = end
-    if module_run is not None:
-        pieces.append(module_run)
-    if start < len(text):
-        pieces.append(Piece(start, len(text), header, None, "module"))
-    return pieces
-
-
-def _first_line(node: ast.stmt) -> int:
-    decorators: list[ast.expr] = getattr(node, "decorator_list", [])
-    return min([node.lineno] + [d.lineno for d in decorators])
-
-
-def _def_pieces(
-    text: str,
-    node: ast.stmt,
-    start: int,
-    end: int,
-    header: str,
-    lines: _LineIndex,
-    fits: Callable[[str, str], bool],
-) -> list[Piece]:
-    name = node.name  # type: ignore[attr-defined]
-    if not isinstance(node, ast.ClassDef):
-        return [Piece(start, end, header, name, "function")]
-    if fits(text[start:end], header):
-        return [Piece(start, end, header, name, "class")]
-    # A class too big for one chunk: its head (docstring, attributes) and each method.
-    inner = f"{header}\n# class: {name}"
-    members = [
-        n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-    ]
-    if not members:
-        return [Piece(start, end, header, name, "class")]
-    pieces = [Piece(start, lines.offset(_first_line(members[0])), header, name, "class")]
-    cuts = [lines.offset(_first_line(m)) for m in members[1:]] + [end]
-    for member, cut in zip(members, cuts, strict=False):
-        m_start = lines.offset(_first_line(member))
-        if isinstance(member, ast.ClassDef):
-            kind, symbol = "class", f"{name}.{member.name}"
-        else:
-            kind, symbol = "method", f"{name}.{member.name}"
-        pieces.append(Piece(m_start, cut, inner, symbol, kind))
-    return pieces
+    def last_line(self, text: str, start: int) -> int:
+        """Last line of ``text`` (at ``start``) holding a non-blank character."""
+        return self.line_of(start + max(0, len(text.rstrip()) - 1))

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from longdoc.errors import DocumentNotFoundError
+from longdoc.errors import DocumentNotFoundError, DocumentsNotFoundError, UnknownLanguageError
 from longdoc.retrieval.models import (
     Chunk,
     DocumentInfo,
@@ -48,10 +48,10 @@ class Index:
     """Chunks of documents in a Chroma collection, with dense, BM25 and hybrid search.
 
     Every public method has an async twin (``aingest``, ``asearch``, ``aretrieve``,
-    ``alist_documents``, ``aread_document``, ``adelete_document``...) that runs it in a
-    worker thread with :func:`asyncio.to_thread`, so an event loop is never blocked by
-    Chroma, the embedder or BM25. Concurrent calls on one index are safe; BM25
-    rebuilds are serialised.
+    ``afind_symbol``, ``alist_documents``, ``aread_document``, ``adelete_document``...)
+    that runs it in a worker thread with :func:`asyncio.to_thread`, so an event loop is
+    never blocked by Chroma, the embedder or BM25. Concurrent calls on one index are
+    safe; BM25 rebuilds are serialised.
 
     Args:
         collection: the Chroma collection name.
@@ -376,6 +376,8 @@ class Index:
         path_glob: str | None = None,
         ordinal_range: tuple[int, int] | None = None,
         neighbours: int = 0,
+        languages: Sequence[str] | None = None,
+        paths: Sequence[str] | None = None,
     ) -> list[SearchHit]:
         """Top-``k`` chunks for ``query``.
 
@@ -384,15 +386,57 @@ class Index:
             k: how many hits (before neighbour expansion).
             mode: ``"dense"`` (embeddings), ``"bm25"`` (lexical) or ``"hybrid"`` (RRF of both).
             doc_ids: only these documents.
-            path_glob: only documents whose source path or id matches this glob.
+            path_glob: only documents whose source path or id matches this glob (none
+                matching: no hits).
             ordinal_range: only chunks with ``lo <= ordinal <= hi``.
             neighbours: also return this many chunks on each side of every hit.
+            languages: only code chunks of these languages (``"python"``, ``"go"``...).
+            paths: only documents whose id or source path matches one of these
+                fnmatch globs (``src/*.py``, ``**/test_*``; ``*`` also crosses ``/``).
 
         Returns:
             Hits best first; neighbours follow the hit they belong to.
+
+        Raises:
+            DocumentsNotFoundError: a glob of ``paths`` matches no document (all named).
+            UnknownLanguageError: a language no code is loaded as.
         """
-        scope = self._scope(doc_ids, path_glob, ordinal_range)
+        scope = self._scope(doc_ids, path_glob, ordinal_range, languages, paths)
         return self.searcher.search(query, k, mode=mode, scope=scope, neighbours=neighbours)
+
+    def find_symbol(
+        self,
+        name: str,
+        *,
+        k: int = 20,
+        doc_ids: Sequence[str] | None = None,
+        languages: Sequence[str] | None = None,
+        paths: Sequence[str] | None = None,
+        query: str | None = None,
+    ) -> list[SearchHit]:
+        """The chunks of the definitions named ``name``, by their ``symbol`` metadata.
+
+        Exact matches come first (case-sensitive, then ignoring case), then suffix
+        matches at a ``.`` boundary: ``register`` and ``Blueprint.register`` both find
+        ``Blueprint.register``; ``ster`` finds nothing.
+
+        Args:
+            name: a bare or qualified symbol name.
+            k: how many definitions; every chunk of each comes back, in document order.
+            doc_ids: only these documents.
+            languages: only code of these languages.
+            paths: only documents matching one of these globs (as :meth:`search`).
+            query: rank the definitions found by this text (hybrid search) instead.
+
+        Returns:
+            Hits of mode ``"symbol"``; the parts of one definition share its rank.
+
+        Raises:
+            DocumentsNotFoundError: a glob of ``paths`` matches no document.
+            UnknownLanguageError: a language no code is loaded as.
+        """
+        scope = self._scope(doc_ids, None, None, languages, paths)
+        return self.searcher.find_symbol(name, k, scope=scope, query=query)
 
     def retrieve(
         self,
@@ -401,6 +445,8 @@ class Index:
         *,
         count_tokens: Callable[[str], int] | None = None,
         k: int | None = None,
+        languages: Sequence[str] | None = None,
+        paths: Sequence[str] | None = None,
         **search_args: Any,
     ) -> list[Passage]:
         """Search, then pack the best hits into ``budget`` tokens in document order.
@@ -410,15 +456,22 @@ class Index:
             budget: tokens the passages may hold together.
             count_tokens: the caller's token counter; default a 4-characters estimate.
             k: hits to consider; default enough to fill the budget.
+            languages: only code chunks of these languages (as :meth:`search`).
+            paths: only documents matching one of these globs (as :meth:`search`).
             **search_args: passed to :meth:`search` (``mode``, ``doc_ids``, ``neighbours``...).
 
         Returns:
             Passages (merged adjacent chunks) within the budget.
+
+        Raises:
+            DocumentsNotFoundError: a glob of ``paths`` matches no document.
+            UnknownLanguageError: a language no code is loaded as.
         """
         from longdoc.retrieval.packing import pack
 
         k = k or max(5, budget // (self.retrieval.chunk_size // 2) + 5)
-        return pack(self.search(query, k, **search_args), budget, count_tokens)
+        hits = self.search(query, k, languages=languages, paths=paths, **search_args)
+        return pack(hits, budget, count_tokens)
 
     # --- async twins --------------------------------------------------------------------
     # Chroma, the embedder and BM25 block; each twin runs its sync method in a worker
@@ -482,6 +535,8 @@ class Index:
         path_glob: str | None = None,
         ordinal_range: tuple[int, int] | None = None,
         neighbours: int = 0,
+        languages: Sequence[str] | None = None,
+        paths: Sequence[str] | None = None,
     ) -> list[SearchHit]:
         """:meth:`search` in a worker thread (same arguments, same hits)."""
         return await asyncio.to_thread(
@@ -493,6 +548,29 @@ class Index:
             path_glob=path_glob,
             ordinal_range=ordinal_range,
             neighbours=neighbours,
+            languages=languages,
+            paths=paths,
+        )
+
+    async def afind_symbol(
+        self,
+        name: str,
+        *,
+        k: int = 20,
+        doc_ids: Sequence[str] | None = None,
+        languages: Sequence[str] | None = None,
+        paths: Sequence[str] | None = None,
+        query: str | None = None,
+    ) -> list[SearchHit]:
+        """:meth:`find_symbol` in a worker thread (same arguments, same hits)."""
+        return await asyncio.to_thread(
+            self.find_symbol,
+            name,
+            k=k,
+            doc_ids=doc_ids,
+            languages=languages,
+            paths=paths,
+            query=query,
         )
 
     async def aretrieve(
@@ -502,11 +580,20 @@ class Index:
         *,
         count_tokens: Callable[[str], int] | None = None,
         k: int | None = None,
+        languages: Sequence[str] | None = None,
+        paths: Sequence[str] | None = None,
         **search_args: Any,
     ) -> list[Passage]:
         """:meth:`retrieve` in a worker thread (``count_tokens`` is called there)."""
         return await asyncio.to_thread(
-            self.retrieve, query, budget, count_tokens=count_tokens, k=k, **search_args
+            self.retrieve,
+            query,
+            budget,
+            count_tokens=count_tokens,
+            k=k,
+            languages=languages,
+            paths=paths,
+            **search_args,
         )
 
     def _scope(
@@ -514,19 +601,62 @@ class Index:
         doc_ids: Sequence[str] | None,
         path_glob: str | None,
         ordinal_range: tuple[int, int] | None,
+        languages: Sequence[str] | None = None,
+        paths: Sequence[str] | None = None,
     ) -> Scope:
-        """The chunks a search may return: ``doc_ids`` and the documents matching ``path_glob``."""
+        """The chunks a search may return.
+
+        That is ``doc_ids``, intersected with the documents matching ``path_glob`` and
+        with those matching any of ``paths``, in ``languages``.
+
+        Raises:
+            DocumentsNotFoundError: a glob of ``paths`` matches no document.
+            UnknownLanguageError: a language no code is loaded as.
+        """
         allowed = set(doc_ids) if doc_ids is not None else None
-        if path_glob:
-            matching = {
-                d.doc_id
-                for d in self.list_documents()
-                if fnmatch.fnmatch(d.source, path_glob) or fnmatch.fnmatch(d.doc_id, path_glob)
-            }
-            allowed = matching if allowed is None else allowed & matching
+        if path_glob or paths:
+            docs = self.list_documents()
+            if path_glob:
+                matching = {d.doc_id for d in docs if _matches(d, path_glob)}
+                allowed = matching if allowed is None else allowed & matching
+            if paths:
+                allowed = self._path_matches(docs, paths, allowed)
         return Scope(
             doc_ids=None if allowed is None else frozenset(allowed),
             ordinal_range=None
             if ordinal_range is None
             else (int(ordinal_range[0]), int(ordinal_range[1])),
+            languages=None if languages is None else _languages(languages),
         )
+
+    def _path_matches(
+        self, docs: list[DocumentInfo], globs: Sequence[str], allowed: set[str] | None
+    ) -> set[str]:
+        """``allowed`` narrowed to the documents matching any of ``globs``."""
+        matching: set[str] = set()
+        missing: list[str] = []
+        for glob in globs:
+            found = {d.doc_id for d in docs if _matches(d, glob)}
+            if not found:
+                missing.append(glob)
+            matching |= found
+        if missing:  # a mistyped glob would otherwise read as "nothing relevant"
+            raise DocumentsNotFoundError(missing, self.collection)
+        return matching if allowed is None else allowed & matching
+
+
+def _matches(doc: DocumentInfo, glob: str) -> bool:
+    """Whether ``doc``'s source path or id matches the fnmatch ``glob``."""
+    return fnmatch.fnmatch(doc.source, glob) or fnmatch.fnmatch(doc.doc_id, glob)
+
+
+def _languages(names: Sequence[str]) -> frozenset[str]:
+    """``names`` lowercased, each checked against the languages code is loaded as."""
+    from longdoc.retrieval.loading import CODE_LANGUAGES
+
+    known = sorted(set(CODE_LANGUAGES.values()))
+    chosen = frozenset(n.strip().lower() for n in names)
+    for name in sorted(chosen):
+        if name not in known:
+            raise UnknownLanguageError(name, known)
+    return chosen

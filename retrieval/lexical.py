@@ -6,30 +6,107 @@ wrong), and a search rebuilds it when marked or when its size differs from the
 collection's. One lock per index makes a rebuild, a mark and a search atomic
 towards each other, so concurrent searches (threads of the async twins) neither
 rebuild at once nor lose the index between building and scoring it.
+
+Tokens are identifier-aware (:func:`tokenize`): ``getUserName``, ``get_user_name``,
+``GetUserName`` and ``get-user-name`` all yield ``get``, ``user``, ``name`` plus the
+whole identifier, so code and prose queries find each other. The saved index
+records the tokenizer it was built with; one built by another tokenizer (or
+stemmer) is rebuilt rather than scored with mismatched tokens.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Bm25Index"]
+__all__ = ["TOKENIZER_VERSION", "Bm25Index", "Tokenizer", "tokenize"]
 
 _STALE = "STALE"
 _IDS = "ids.json"
+_TOKENIZER = "tokenizer.json"
+
+# Bump whenever tokens change: a saved index built by another version is rebuilt.
+TOKENIZER_VERSION = 2
+
+# Hand-written splitting: bm25s takes one regex applied after lowercasing, which can
+# neither see case boundaries nor yield a whole identifier and its parts together.
+_WORD = re.compile(r"\w+(?:-\w+)*")  # an identifier; kebab-case kept as one word
+_SEGMENT = re.compile(r"[^\W_]+")  # the letters and digits between underscores
+# camelCase / PascalCase / acronym / digit boundaries: HTTPAdapter -> HTTP, Adapter.
+_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+_CACHE_LIMIT = 500_000
 
 
-def _stemmer() -> Any:
+def _stemmer() -> Callable[[str], str] | None:
     try:
         import Stemmer  # PyStemmer: optional, improves recall on inflected words
 
-        return Stemmer.Stemmer("english").stemWords
+        stem: Callable[[str], str] = Stemmer.Stemmer("english").stemWord
+        return stem
     except ImportError:
         return None
+
+
+def _parts(word: str) -> list[str]:
+    """``word``'s sub-words, lowercased (non-ASCII runs are kept whole: no case rules)."""
+    return [
+        p.lower()
+        for seg in _SEGMENT.findall(word)
+        for p in (_PART.findall(seg) if seg.isascii() else (seg,))
+    ]
+
+
+class Tokenizer:
+    """Identifier-aware BM25 tokens, the same for documents and queries.
+
+    Every word is split at ``_``, ``-``, case changes (acronyms included) and
+    digit boundaries; each sub-word of two characters or more that is not an
+    English stopword is stemmed (when PyStemmer is installed), as bm25s does for
+    prose. A word made of several sub-words also yields itself, lowercased and
+    unstemmed (``parseURLString`` -> ``parseurlstring``, ``pars``, ``url``, ``string``).
+
+    Args:
+        stem: a one-word stemmer; default PyStemmer's English one when installed.
+    """
+
+    def __init__(self, stem: Callable[[str], str] | None = None) -> None:
+        from bm25s.stopwords import STOPWORDS_EN
+
+        self._stem = stem if stem is not None else _stemmer()
+        self._stopwords = frozenset(STOPWORDS_EN)
+        self._words: dict[str, tuple[str, ...]] = {}  # word -> tokens; words repeat a lot
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What decides the tokens: saved with an index, compared on load."""
+        return {"version": TOKENIZER_VERSION, "stemmer": "english" if self._stem else None}
+
+    def word(self, word: str) -> tuple[str, ...]:
+        """The tokens of one word (see the class docstring)."""
+        tokens = self._words.get(word)
+        if tokens is None:
+            parts = _parts(word)
+            kept = [p for p in parts if len(p) > 1 and p not in self._stopwords]
+            stemmed = [self._stem(p) for p in kept] if self._stem else kept
+            tokens = tuple([word.lower(), *stemmed] if len(parts) > 1 else stemmed)
+            if len(self._words) >= _CACHE_LIMIT:
+                self._words.clear()
+            self._words[word] = tokens
+        return tokens
+
+    def __call__(self, text: str) -> list[str]:
+        """The tokens of ``text``, in order."""
+        return [t for w in _WORD.findall(text) for t in self.word(w)]
+
+
+def tokenize(text: str) -> list[str]:
+    """The BM25 tokens of ``text`` (a fresh :class:`Tokenizer`; keep one to reuse its cache)."""
+    return Tokenizer()(text)
 
 
 class Bm25Index:
@@ -43,7 +120,7 @@ class Bm25Index:
         self.folder = Path(folder)
         self._retriever: Any = None
         self._ids: list[str] = []
-        self._stem = _stemmer()
+        self._tokenizer = Tokenizer()
         self._lock = threading.RLock()
 
     def mark_stale(self) -> None:
@@ -54,18 +131,19 @@ class Bm25Index:
             self._retriever = None
 
     def _tokenize(self, texts: list[str]) -> list[list[str]]:
-        import bm25s
-
-        tokens: list[list[str]] = bm25s.tokenize(
-            texts, stopwords="en", stemmer=self._stem, return_ids=False, show_progress=False
-        )
-        return tokens
+        return [self._tokenizer(t) for t in texts]
 
     def _load(self) -> bool:
         if (self.folder / _STALE).exists() or not (self.folder / _IDS).is_file():
             return False
         import bm25s
 
+        try:
+            built_with = json.loads((self.folder / _TOKENIZER).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False  # saved before tokenizers were recorded, or damaged: rebuild
+        if built_with != self._tokenizer.identity:
+            return False
         try:
             self._ids = json.loads((self.folder / _IDS).read_text(encoding="utf-8"))
             self._retriever = (
@@ -98,6 +176,9 @@ class Bm25Index:
                 shutil.rmtree(self.folder / "bm25", ignore_errors=True)
                 tmp.rename(self.folder / "bm25")
             (self.folder / _IDS).write_text(json.dumps(ids), encoding="utf-8")
+            (self.folder / _TOKENIZER).write_text(
+                json.dumps(self._tokenizer.identity), encoding="utf-8"
+            )
             (self.folder / _STALE).unlink(missing_ok=True)
             self._retriever, self._ids = retriever, list(ids)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from longdoc.errors import SourceNotFoundError
+from longdoc.retrieval.languages import EXTENSIONS
 from longdoc.retrieval.models import LoadedDocument, LoadIssue
 
 __all__ = [
@@ -32,30 +33,14 @@ __all__ = [
     "strip_gutenberg",
 ]
 
+# Languages split along definitions come from the grammar table; the others are
+# still code (line windows, code metadata).
 CODE_LANGUAGES: dict[str, str] = {
-    ".py": "python",
-    ".pyi": "python",
-    ".js": "javascript",
-    ".mjs": "javascript",
-    ".ts": "typescript",
-    ".tsx": "typescript",
-    ".jsx": "javascript",
-    ".java": "java",
-    ".c": "c",
-    ".h": "c",
-    ".cc": "cpp",
-    ".cpp": "cpp",
-    ".hpp": "cpp",
-    ".go": "go",
-    ".rs": "rust",
-    ".rb": "ruby",
-    ".php": "php",
-    ".cs": "csharp",
+    **EXTENSIONS,
     ".kt": "kotlin",
+    ".kts": "kotlin",
     ".scala": "scala",
     ".swift": "swift",
-    ".sh": "bash",
-    ".bash": "bash",
     ".sql": "sql",
     ".lua": "lua",
     ".r": "r",

@@ -77,6 +77,8 @@ class Chunk(BaseModel):
         line_start: for code, first line (1-based).
         line_end: for code, last line (inclusive).
         language: for code, the document's language (``"python"``, ``"go"``...).
+        members: for code, qualified names defined inside the chunk's definitions that
+            have no chunk of their own (the methods of a class kept whole), space-separated.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -95,6 +97,7 @@ class Chunk(BaseModel):
     line_start: int | None = None
     line_end: int | None = None
     language: str | None = None
+    members: str | None = None
 
     @property
     def embed_text(self) -> str:

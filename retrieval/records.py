@@ -15,7 +15,7 @@ from longdoc.retrieval.models import Chunk, DocumentInfo, LoadedDocument
 __all__ = ["chunk_from_record", "chunk_id", "chunk_metadata", "document_info", "sibling_id"]
 
 # Chunk fields stored only when set (code chunks).
-_OPTIONAL_KEYS = ("symbol", "symbol_kind", "line_start", "line_end", "language")
+_OPTIONAL_KEYS = ("symbol", "symbol_kind", "line_start", "line_end", "language", "members")
 
 
 def chunk_id(chunk: Chunk, doc_hash: str) -> str:

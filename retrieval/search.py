@@ -3,12 +3,13 @@
 :class:`Searcher` gets the parts it reads (the :class:`~longdoc.retrieval.store.Store`
 and the :class:`~longdoc.retrieval.lexical.Bm25Index`) and a :class:`Scope` saying
 which chunks may be returned; :class:`~longdoc.retrieval.index.Index` builds both,
-so this module never needs the index.
+so this module never needs the index. :meth:`Searcher.find_symbol` looks definitions up
+by the qualified names code chunks carry in their ``symbol`` metadata.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from longdoc.retrieval.lexical import Bm25Index
     from longdoc.retrieval.store import Store
 
-__all__ = ["Scope", "SearchMode", "Searcher"]
+__all__ = ["Scope", "SearchMode", "Searcher", "symbol_match"]
 
 SearchMode = Literal["dense", "bm25", "hybrid"]
 
@@ -28,6 +29,10 @@ SearchMode = Literal["dense", "bm25", "hybrid"]
 _FUSION_DEPTH = 50
 
 _Ranked = list[tuple[str, float, Chunk]]
+# One definition found by name: (tier, doc_id, symbol) -> its parts as (ordinal, record id).
+_Groups = dict[tuple[int, str, str], list[tuple[int, str]]]
+# A symbol hit's score by match tier: exact, exact ignoring case, suffix, suffix ignoring case.
+_TIER_SCORES = (1.0, 0.75, 0.5, 0.25)
 
 
 @dataclass(frozen=True)
@@ -37,15 +42,20 @@ class Scope:
     Attributes:
         doc_ids: only chunks of these documents; ``None``: every document; empty: none.
         ordinal_range: only chunks with ``lo <= ordinal <= hi``.
+        languages: only code chunks of these languages (their ``language`` metadata);
+            ``None``: any chunk; empty: none.
     """
 
     doc_ids: frozenset[str] | None = None
     ordinal_range: tuple[int, int] | None = None
+    languages: frozenset[str] | None = None
 
     @property
     def empty(self) -> bool:
         """True when no chunk can match."""
-        return self.doc_ids is not None and not self.doc_ids
+        return (self.doc_ids is not None and not self.doc_ids) or (
+            self.languages is not None and not self.languages
+        )
 
     def where(self) -> dict[str, Any] | None:
         """The scope as a Chroma metadata filter (``None``: no filter)."""
@@ -55,11 +65,15 @@ class Scope:
         if self.ordinal_range is not None:
             lo, hi = self.ordinal_range
             clauses += [{"ordinal": {"$gte": int(lo)}}, {"ordinal": {"$lte": int(hi)}}]
+        if self.languages:
+            clauses.append({"language": {"$in": sorted(self.languages)}})
         return None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
     def admits(self, metadata: Mapping[str, Any]) -> bool:
         """Whether the chunk stored with ``metadata`` is inside the scope."""
         if self.doc_ids is not None and metadata["doc_id"] not in self.doc_ids:
+            return False
+        if self.languages is not None and metadata.get("language") not in self.languages:
             return False
         r = self.ordinal_range
         return not r or r[0] <= int(metadata["ordinal"]) <= r[1]
@@ -175,3 +189,118 @@ class Searcher:
             for i, c in sorted(extra, key=lambda ic: ic[1].ordinal):
                 out.append(SearchHit(id=i, chunk=c, score=h.score, mode="neighbour", rank=h.rank))
         return out
+
+    # --- symbols -------------------------------------------------------------------------
+    def find_symbol(
+        self, name: str, k: int, *, scope: Scope | None = None, query: str | None = None
+    ) -> list[SearchHit]:
+        """Chunks of the definitions named ``name`` (see :func:`symbol_match`).
+
+        Chroma has no suffix filter on metadata, so one metadata-only get (filtered
+        by the scope) reads the symbols and they are matched here. Only each
+        document's current version is read.
+
+        Args:
+            name: a symbol name, bare (``register``) or qualified (``Blueprint.register``).
+            k: how many definitions; every chunk of each comes back, in order.
+            scope: which chunks may be returned; default all.
+            query: rank the definitions found by this text (hybrid) instead of by
+                match quality.
+
+        Returns:
+            Hits of mode ``"symbol"``: definitions best first (exact matches, then
+            case-insensitive ones, then suffix matches), the parts of one definition
+            in document order and sharing its rank.
+        """
+        scope = scope or Scope()
+        name = name.strip()
+        if k <= 0 or not name or scope.empty:
+            return []
+        rows = [(i, m) for i, _t, m in self.store.get(where=scope.where(), include_documents=False)]
+        current = _current_versions(m for _i, m in rows)
+        groups: _Groups = {}
+        for i, m in rows:
+            names = f"{m.get('symbol') or ''} {m.get('members') or ''}"
+            found = symbol_match(names, name)
+            if found is None or current.get(m["doc_id"]) != m.get("doc_hash"):
+                continue
+            groups.setdefault((found[0], m["doc_id"], found[1]), []).append((int(m["ordinal"]), i))
+        order = sorted(groups, key=lambda g: (g[0], g[1], min(groups[g])))
+        scores = {g: _TIER_SCORES[g[0]] for g in order}
+        if query and query.strip() and len(order) > 1:
+            scores = self._rank_groups(query, groups, scope)
+            order.sort(key=lambda g: -scores[g])  # stable: ties keep the match order
+        chosen = order[:k]
+        ids = [i for g in chosen for _o, i in groups[g]]
+        texts = {i: (t or "", m) for i, t, m in self.store.get(ids=ids)}
+        hits: list[SearchHit] = []
+        for rank, g in enumerate(chosen):
+            for _o, i in sorted(groups[g]):
+                if i in texts:  # deleted since the get above
+                    chunk = chunk_from_record(*texts[i])
+                    hits.append(
+                        SearchHit(id=i, chunk=chunk, score=scores[g], mode="symbol", rank=rank)
+                    )
+        return hits
+
+    def _rank_groups(
+        self, query: str, groups: _Groups, scope: Scope
+    ) -> dict[tuple[int, str, str], float]:
+        """Each definition's best fused (dense + BM25) score for ``query``, 0 when unranked."""
+        owner = {i: g for g, parts in groups.items() for _o, i in parts}
+        docs = Scope(
+            doc_ids=frozenset(g[1] for g in groups),
+            ordinal_range=scope.ordinal_range,
+            languages=scope.languages,
+        )
+        depth = max(_FUSION_DEPTH, 4 * len(owner))
+        dense = [i for i, _s, _c in self._dense(query, depth, docs) if i in owner]
+        lexical = [
+            i
+            for i, _s in self.bm25.ranked(
+                query, expected=self.store.count(), fetch=self._bm25_texts
+            )
+            if i in owner
+        ]
+        scores = dict.fromkeys(groups, 0.0)
+        for i, s in reciprocal_rank_fusion([dense, lexical]):
+            scores[owner[i]] = max(scores[owner[i]], s)
+        return scores
+
+
+def symbol_match(symbols: str, name: str) -> tuple[int, str] | None:
+    """How well ``name`` names one of ``symbols`` (qualified names joined by whitespace).
+
+    Tiers, best first: 0 an exact match, 1 exact ignoring case, 2 a suffix at a
+    ``.`` boundary (``register`` names ``Blueprint.register``; ``ster`` does not),
+    3 such a suffix ignoring case.
+
+    Returns:
+        ``(tier, the symbol matched)`` for the best match, or ``None``.
+    """
+    low, tail, low_tail = name.lower(), "." + name, "." + name.lower()
+    best: tuple[int, str] | None = None
+    for sym in symbols.split():
+        s_low = sym.lower()
+        tiers = (sym == name, s_low == low, sym.endswith(tail), s_low.endswith(low_tail))
+        tier = next((t for t, hit in enumerate(tiers) if hit), None)
+        if tier is not None and (best is None or tier < best[0]):
+            best = (tier, sym)
+    return best
+
+
+def _current_versions(metadatas: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Each document's current version hash: the newest complete one (as ``Index`` reads)."""
+    seen: dict[tuple[str, str], list[Any]] = {}  # (doc_id, hash) -> [count, doc_chunks, time]
+    for m in metadatas:
+        v = seen.setdefault(
+            (m["doc_id"], str(m.get("doc_hash"))),
+            [0, int(m.get("doc_chunks", 0)), float(m.get("ingested_at", 0.0))],
+        )
+        v[0] += 1
+    best: dict[str, tuple[bool, float, str]] = {}
+    for (doc_id, h), (count, total, at) in seen.items():
+        key = (count == total, at, h)
+        if doc_id not in best or key > best[doc_id]:
+            best[doc_id] = key
+    return {doc_id: key[2] for doc_id, key in best.items()}

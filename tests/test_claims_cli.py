@@ -182,7 +182,7 @@ def test_summarize_a_code_folder_reads_code_parts_for_a_code_summary(
 
     roles = Roles(worker, manager)
     with fake_server(monkeypatch, roles, context_window="1024", max_output_tokens="64"):
-        assert main(["summarize", str(root), "--json"]) == 0
+        assert main(["summarize", str(root), "--strategy", "chain", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["task"] == "code" and result["strategy"] == "chain" and result["query"] is None
     assert result["answer"] == "A JSON-file key-value store with thirty sub-commands."

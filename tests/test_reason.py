@@ -588,8 +588,8 @@ def test_cli_cites_code_by_file_and_line(
     monkeypatch.setenv("LONGDOC_API_BASE", server.api_base)
     monkeypatch.setenv("LONGDOC_CONTEXT_WINDOW", "2048")
     code = tmp_path / "client.py"
-    lines = ['"""A client."""', "", "", "def send(request):", "    retries = 3", "    return request"]
-    code.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    source = '"""A client."""\n\n\ndef send(request):\n    retries = 3\n    return request\n'
+    code.write_text(source, encoding="utf-8")
     args = ["ask", "How often does send retry?", "--file", str(code), "--strategy", "reason"]
     assert main([*args, "--json"]) == 0
     [cite] = json.loads(capsys.readouterr().out)["citations"]

@@ -123,7 +123,10 @@ def test_one_huge_line_is_cut_within_limits(chunker: Chunker, embedder: Embedder
 
 def test_python_code_split_along_syntax(chunker: Chunker, embedder: Embedder) -> None:
     doc = _doc(CODE, "pkg/shapes.py", language="python")
-    chunks = chunker.chunk(doc)
+    merged = chunker.chunk(doc)  # small neighbours share a chunk up to chunk_size
+    assert [c.symbol for c in merged] == ["top Shape fetch"]
+    # without merging, one chunk per definition
+    chunks = Chunker(embedder.count_tokens, embedder.max_tokens, chunk_size=1).chunk(doc)
     _check_offsets(doc, chunks)
     assert "".join(c.text for c in chunks) == CODE  # every line belongs to one chunk
     by_symbol = {c.symbol: c for c in chunks}
@@ -131,7 +134,7 @@ def test_python_code_split_along_syntax(chunker: Chunker, embedder: Embedder) ->
     assert by_symbol["Shape"].symbol_kind == "class"
     assert by_symbol["fetch"].symbol_kind == "function"
     top = by_symbol["top"]
-    assert (top.line_start, top.line_end) == (8, 12)
+    assert (top.line_start, top.line_end) == (8, 10)  # the blank lines after it are not cited
     assert top.text.strip().startswith("def top(x):")
     assert all(c.header.startswith("# file: pkg/shapes.py") for c in chunks)
     assert all(not c.text.startswith("# file:") for c in chunks)  # header kept apart
@@ -149,20 +152,28 @@ def test_big_class_is_split_into_methods_with_class_header(chunker: Chunker) -> 
     doc = _doc(code, "big.py", language="python")
     chunks = chunker.chunk(doc)
     _check_offsets(doc, chunks)
+    # the class head (docstring) is small: it shares a chunk with the first method
+    assert chunks[1].symbol == "Big Big.method_0" and chunks[1].symbol_kind == "class"
     methods = [c for c in chunks if c.symbol_kind == "method"]
-    assert {c.symbol for c in methods} == {f"Big.method_{i}" for i in range(6)}
-    assert all("# class: Big" in c.header for c in methods)
+    assert {c.symbol for c in methods} == {f"Big.method_{i}" for i in range(1, 6)}
+    assert all(c.header.splitlines()[-1] == "class Big:" for c in methods)
     m3 = next(c for c in methods if c.symbol == "Big.method_3")
     assert m3.text.lstrip().startswith("def method_3(self):")
     assert code.splitlines()[m3.line_start - 1].strip() == "def method_3(self):"
 
 
-def test_other_code_and_syntax_errors_use_line_windows(chunker: Chunker) -> None:
+def test_other_code_and_syntax_errors(chunker: Chunker) -> None:
     js = "".join(f"function f{i}() {{ return {i}; }}\n" for i in range(150))
     doc = _doc(js, "app.js", language="javascript")
     chunks = chunker.chunk(doc)
     _check_offsets(doc, chunks)
-    assert len(chunks) >= 3 and all(c.symbol_kind == "lines" for c in chunks)
+    assert len(chunks) >= 3 and all(c.symbol_kind == "function" for c in chunks)
+    assert " ".join(c.symbol or "" for c in chunks).split() == [f"f{i}" for i in range(150)]
     assert chunks[0].line_start == 1 and chunks[1].line_start == chunks[0].line_end + 1
-    broken = _doc("def broken(:\n    pass\n", "b.py", language="python")
-    assert chunker.chunk(broken)[0].symbol_kind == "lines"
+    kotlin = _doc("".join(f"val v{i} = {i}\n" for i in range(150)), "app.kt", language="kotlin")
+    lines = chunker.chunk(kotlin)
+    assert len(lines) >= 3 and all(c.symbol_kind == "lines" for c in lines)
+    broken = _doc("def broken(:\n    pass\n\n\ndef fine():\n    pass\n", "b.py", language="python")
+    chunks = chunker.chunk(broken)  # best effort along what the parser recovered
+    _check_offsets(broken, chunks)
+    assert "".join(c.text for c in chunks) == broken.text
