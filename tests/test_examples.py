@@ -33,7 +33,7 @@ def run_example(name: str, monkeypatch: pytest.MonkeyPatch, *args: str) -> None:
 
 def test_every_example_is_tested() -> None:
     tested = {"quickstart.py", "memory_chat.py", "cited_answers.py", "long_report.py"}
-    tested |= {"book_qa.py", "book_summary.py", "codebase_qa.py"}
+    tested |= {"book_qa.py", "book_summary.py", "codebase_qa.py", "code_map.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -194,3 +194,40 @@ def test_codebase_qa_cites_files_and_lines(
         lines = (repo / c[1]).read_text(encoding="utf-8").splitlines()
         cited = lines[int(c[2]) - 1 : int(c[3] or c[2])]
         assert any(c[4] in line for line in cited)
+
+
+def code_map_role(request: dict[str, Any]) -> str | None:
+    """File, folder and repository summaries of a code map, each naming what it read."""
+    system, user = request["messages"][0]["content"], request["messages"][-1]["content"]
+    if system.startswith("You write one entry of a code map"):
+        path = re.search(r'<file path="([^"]+)"', user)
+        return f"File {path[1] if path else '?'}."
+    if "the summary of one folder" in system:
+        return "A folder."
+    if system.startswith("You write the opening of a code map"):
+        return "The code-map workflow."
+    return chain_role(request, "Notes.", "A big file.")
+
+
+def test_code_map_and_its_second_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # it writes code_map.md into the working directory
+    roles = Roles(code_map_role)
+    with fake_server(monkeypatch, roles, context_window="8192", cache="false"):
+        run_example("code_map.py", monkeypatch)
+        first = capsys.readouterr().out.splitlines()
+        calls = len(roles.requests)
+        run_example("code_map.py", monkeypatch)  # nothing changed: every summary is reused
+        second = capsys.readouterr().out.splitlines()
+    shipped = sorted(p.name for p in (EXAMPLES.parent / "workflows" / "codemap").glob("*.py"))
+    found = re.fullmatch(
+        rf"-- {len(shipped)} files, 1 folders: (\d+) summarized, 0 reused; (\d+) calls -> "
+        r"code_map\.md",
+        first[-1],
+    )
+    assert first[0] == "The code-map workflow." and found is not None
+    assert int(found[2]) == calls and len(roles.requests) == calls  # the re-run made no call
+    assert second[-1].endswith(f"0 summarized, {int(found[1])} reused; 0 calls -> code_map.md")
+    markdown = (tmp_path / "code_map.md").read_text(encoding="utf-8")
+    assert all(f"File {name}." in markdown for name in shipped)
