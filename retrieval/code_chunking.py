@@ -385,7 +385,12 @@ class _Splitter:
             for i, (u, n) in enumerate(zip(units, counts, strict=True)):
                 parts = []
                 if i in big:
-                    parts = self._units(self.inner(u.outer, False), u.start, u.end, scope, True)
+                    # Code over several lines splits only at children that begin a line: a
+                    # long docstring is better cut at its lines than after its opening quotes.
+                    inner = self.inner(u.outer, False)
+                    if "\n" in self.text[u.start : u.end].strip():
+                        inner = [c for c in inner if self._alone(c)]
+                    parts = self._units(inner, u.start, u.end, scope, True)
                     u.outer = None  # split once; a part too big again has its own outer
                 if len(parts) < 2:  # nothing inside to split at: the chunker cuts lines
                     new_units.append(u)

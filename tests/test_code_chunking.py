@@ -321,3 +321,13 @@ def test_non_ascii_text_before_a_definition(count: Count) -> None:
     assert by["größe"].text.startswith("def größe(ß):")
     assert (by["größe"].line_start, by["größe"].line_end) == (5, 7)
     assert by["Café"].text.startswith("class Café:") and by["Café"].line_start == 10
+
+
+def test_a_long_docstring_is_cut_at_lines_not_after_its_quotes(count: Count) -> None:
+    params = "".join(f"    :param p{i}: the {i}th parameter, optional.\n" for i in range(60))
+    code = f'def request(method, url):\n    """Send a request.\n\n{params}    """\n    return 1\n'
+    doc = _doc(code, "client.py")
+    chunks = Chunker(count, MAX, chunk_size=200).chunk(doc)
+    _check(doc, chunks, count, MAX)
+    assert len(chunks) > 2 and all(c.symbol == "request" for c in chunks)
+    assert all(c.char_start == 0 or code[c.char_start - 1] == "\n" for c in chunks)
