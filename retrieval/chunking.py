@@ -21,7 +21,10 @@ from longdoc.retrieval.code_chunking import Piece, split_code
 from longdoc.retrieval.models import Chunk, LoadedDocument
 from longdoc.retrieval.splitting import fit_then_cut, sentence_split
 
-__all__ = ["Chunker", "Piece"]
+__all__ = ["CHUNKER_VERSION", "Chunker", "Piece"]
+
+# Raised whenever a change to the splitting gives other chunks for the same text.
+CHUNKER_VERSION = "2"
 
 TokenCount = Callable[[list[str]], list[int]]
 
@@ -54,6 +57,12 @@ class Chunker:
         self.chunk_size = min(chunk_size, max_tokens)
         self.chunk_overlap = min(chunk_overlap, self.chunk_size // 2)
         self.code_chunk_lines = code_chunk_lines
+
+    @property
+    def signature(self) -> str:
+        """What decides the chunks besides the text: stored with them, so a change re-chunks."""
+        sizes = f"{self.chunk_size}/{self.chunk_overlap}/{self.max_tokens}/{self.code_chunk_lines}"
+        return f"{CHUNKER_VERSION}:{sizes}"
 
     def count(self, text: str) -> int:
         """Tokens of one text."""

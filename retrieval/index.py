@@ -28,7 +28,14 @@ from longdoc.retrieval.models import (
     Passage,
     SearchHit,
 )
-from longdoc.retrieval.records import chunk_from_record, chunk_id, chunk_metadata, document_info
+from longdoc.retrieval.records import (
+    chunk_from_record,
+    chunk_id,
+    chunk_metadata,
+    document_info,
+    document_version,
+    version_of,
+)
 from longdoc.retrieval.search import Scope, Searcher, SearchMode
 
 if TYPE_CHECKING:
@@ -223,7 +230,7 @@ class Index:
     def _versions(self, doc_id: str) -> dict[str, dict[str, Any]]:
         versions: dict[str, dict[str, Any]] = {}
         for _id, _t, m in self.store.get(where={"doc_id": doc_id}, include_documents=False):
-            v = versions.setdefault(str(m["doc_hash"]), {"count": 0, "meta": m})
+            v = versions.setdefault(version_of(m), {"count": 0, "meta": m})
             v["count"] += 1
         for v in versions.values():
             v["complete"] = v["count"] == int(v["meta"]["doc_chunks"])
@@ -240,12 +247,13 @@ class Index:
             LoadIssue(path=doc.source, reason=w, skipped=False) for w in doc.warnings
         )
         versions = self._versions(doc.doc_id)
-        current = versions.get(doc.content_hash)
+        version = document_version(doc.content_hash, self.chunker.signature)
+        current = versions.get(version)
         if current and current["complete"]:
             if len(versions) == 1:
                 report.unchanged.append(doc.doc_id)
                 return
-            self._delete_other_versions(doc)  # an earlier replace was interrupted
+            self._delete_other_versions(doc.doc_id, version)  # a replace was interrupted
             report.updated.append(doc.doc_id)
             return
         chunks = self.chunker.chunk(doc)
@@ -255,9 +263,12 @@ class Index:
         for i in range(0, len(chunks), step):
             batch = chunks[i : i + step]
             self.store.upsert(
-                [chunk_id(c, doc.content_hash) for c in batch],
+                [chunk_id(c, version) for c in batch],
                 [c.text for c in batch],
-                [chunk_metadata(c, doc, doc_chunks=len(chunks), ingested_at=now) for c in batch],
+                [
+                    chunk_metadata(c, doc, doc_chunks=len(chunks), ingested_at=now, version=version)
+                    for c in batch
+                ],
                 embed_texts=[c.embed_text for c in batch],
             )
             report.chunks_embedded += len(batch)
@@ -272,14 +283,14 @@ class Index:
                 )
             )
         # Only now that the new version is complete does the old one go.
-        self._delete_other_versions(doc)
+        self._delete_other_versions(doc.doc_id, version)
         (report.updated if versions else report.added).append(doc.doc_id)
 
-    def _delete_other_versions(self, doc: LoadedDocument) -> None:
+    def _delete_other_versions(self, doc_id: str, version: str) -> None:
         self.bm25.mark_stale()
-        self.store.delete(
-            where={"$and": [{"doc_id": doc.doc_id}, {"doc_hash": {"$ne": doc.content_hash}}]}
-        )
+        # By id: records older than versions have no ``doc_version`` for a filter to test.
+        rows = self.store.get(where={"doc_id": doc_id}, include_documents=False)
+        self.store.delete(ids=[i for i, _t, m in rows if version_of(m) != version])
 
     def _prune(
         self, roots: list[Path], seen: set[str], report: IngestReport, emit: ProgressCallback
@@ -325,9 +336,9 @@ class Index:
         Raises:
             DocumentNotFoundError: no such document.
         """
-        h = self._current(doc_id)["meta"]["doc_hash"]
-        where = {"$and": [{"doc_id": doc_id}, {"doc_hash": h}]}
-        chunks = [chunk_from_record(t or "", m) for _i, t, m in self.store.get(where=where)]
+        version = version_of(self._current(doc_id)["meta"])
+        rows = self.store.get(where={"doc_id": doc_id})
+        chunks = [chunk_from_record(t or "", m) for _i, t, m in rows if version_of(m) == version]
         return sorted(chunks, key=lambda c: c.ordinal)
 
     def document_text(self, doc_id: str) -> str:

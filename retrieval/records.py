@@ -1,26 +1,76 @@
 """The Chroma record codec: chunk ids, and chunks and documents to and from metadata.
 
 Every chunk is one record: its id names the document version and the ordinal
-(``<doc_id>::<hash16>::<ordinal>``), its flat metadata carries the chunk's
-offsets and what the index knows about the whole document.
+(``<doc_id>::<version16>::<ordinal>``), its flat metadata carries the chunk's
+offsets and what the index knows about the whole document. A version is the
+document's text *and* how it was chunked: a new chunker (an upgrade, another
+``chunk_size``) re-chunks an unchanged file instead of keeping stale chunks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from longdoc.retrieval.models import Chunk, DocumentInfo, LoadedDocument
 
-__all__ = ["chunk_from_record", "chunk_id", "chunk_metadata", "document_info", "sibling_id"]
+__all__ = [
+    "chunk_from_record",
+    "chunk_id",
+    "chunk_metadata",
+    "current_versions",
+    "document_info",
+    "document_version",
+    "sibling_id",
+    "version_of",
+]
 
 # Chunk fields stored only when set (code chunks).
 _OPTIONAL_KEYS = ("symbol", "symbol_kind", "line_start", "line_end", "language", "members")
 
 
-def chunk_id(chunk: Chunk, doc_hash: str) -> str:
-    """The record id of ``chunk`` in the version of its document with ``doc_hash``."""
-    return f"{chunk.doc_id}::{doc_hash[:16]}::{chunk.ordinal}"
+def document_version(doc_hash: str, chunker: str) -> str:
+    """The version key of a document: its text's hash and the chunker's signature."""
+    return hashlib.sha256(f"{doc_hash}|{chunker}".encode()).hexdigest()[:16]
+
+
+def version_of(metadata: Mapping[str, Any]) -> str:
+    """The version of the document a stored chunk belongs to.
+
+    Records written before versions named the chunker carry only ``doc_hash``; they
+    match no current chunker, so the next ingest of their file re-chunks it.
+    """
+    return str(metadata.get("doc_version") or metadata["doc_hash"])
+
+
+def current_versions(metadatas: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Each document's current version: the newest complete one, else the newest.
+
+    Args:
+        metadatas: chunk metadata of any documents and versions.
+
+    Returns:
+        doc id -> version (see :func:`version_of`).
+    """
+    seen: dict[tuple[str, str], list[Any]] = {}  # (doc_id, version) -> [count, chunks, time]
+    for m in metadatas:
+        v = seen.setdefault(
+            (m["doc_id"], version_of(m)),
+            [0, int(m.get("doc_chunks", 0)), float(m.get("ingested_at", 0.0))],
+        )
+        v[0] += 1
+    best: dict[str, tuple[bool, float, str]] = {}
+    for (doc_id, version), (count, total, at) in seen.items():
+        key = (count == total, at, version)
+        if doc_id not in best or key > best[doc_id]:
+            best[doc_id] = key
+    return {doc_id: key[2] for doc_id, key in best.items()}
+
+
+def chunk_id(chunk: Chunk, version: str) -> str:
+    """The record id of ``chunk`` in ``version`` of its document."""
+    return f"{chunk.doc_id}::{version[:16]}::{chunk.ordinal}"
 
 
 def sibling_id(record_id: str, ordinal: int) -> str:
@@ -29,7 +79,7 @@ def sibling_id(record_id: str, ordinal: int) -> str:
 
 
 def chunk_metadata(
-    chunk: Chunk, doc: LoadedDocument, *, doc_chunks: int, ingested_at: float
+    chunk: Chunk, doc: LoadedDocument, *, doc_chunks: int, ingested_at: float, version: str
 ) -> dict[str, Any]:
     """The flat metadata stored with ``chunk``.
 
@@ -38,6 +88,7 @@ def chunk_metadata(
         doc: the document it belongs to.
         doc_chunks: how many chunks the document has.
         ingested_at: the ingest time (seconds since the epoch).
+        version: the document version (see :func:`document_version`).
 
     Returns:
         Chroma metadata (strings, numbers).
@@ -52,6 +103,7 @@ def chunk_metadata(
         "content_hash": chunk.content_hash,
         "header": chunk.header,
         "doc_hash": doc.content_hash,
+        "doc_version": version,
         "doc_chunks": doc_chunks,
         "doc_chars": len(doc.text),
         "doc_kind": doc.kind,

@@ -9,13 +9,18 @@ by the qualified names code chunks carry in their ``symbol`` metadata.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from longdoc.retrieval.models import Chunk, SearchHit
 from longdoc.retrieval.packing import reciprocal_rank_fusion
-from longdoc.retrieval.records import chunk_from_record, sibling_id
+from longdoc.retrieval.records import (
+    chunk_from_record,
+    current_versions,
+    sibling_id,
+    version_of,
+)
 
 if TYPE_CHECKING:
     from longdoc.retrieval.lexical import Bm25Index
@@ -217,12 +222,12 @@ class Searcher:
         if k <= 0 or not name or scope.empty:
             return []
         rows = [(i, m) for i, _t, m in self.store.get(where=scope.where(), include_documents=False)]
-        current = _current_versions(m for _i, m in rows)
+        current = current_versions(m for _i, m in rows)
         groups: _Groups = {}
         for i, m in rows:
             names = f"{m.get('symbol') or ''} {m.get('members') or ''}"
             found = symbol_match(names, name)
-            if found is None or current.get(m["doc_id"]) != m.get("doc_hash"):
+            if found is None or current.get(m["doc_id"]) != version_of(m):
                 continue
             groups.setdefault((found[0], m["doc_id"], found[1]), []).append((int(m["ordinal"]), i))
         order = sorted(groups, key=lambda g: (g[0], g[1], min(groups[g])))
@@ -287,20 +292,3 @@ def symbol_match(symbols: str, name: str) -> tuple[int, str] | None:
         if tier is not None and (best is None or tier < best[0]):
             best = (tier, sym)
     return best
-
-
-def _current_versions(metadatas: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """Each document's current version hash: the newest complete one (as ``Index`` reads)."""
-    seen: dict[tuple[str, str], list[Any]] = {}  # (doc_id, hash) -> [count, doc_chunks, time]
-    for m in metadatas:
-        v = seen.setdefault(
-            (m["doc_id"], str(m.get("doc_hash"))),
-            [0, int(m.get("doc_chunks", 0)), float(m.get("ingested_at", 0.0))],
-        )
-        v[0] += 1
-    best: dict[str, tuple[bool, float, str]] = {}
-    for (doc_id, h), (count, total, at) in seen.items():
-        key = (count == total, at, h)
-        if doc_id not in best or key > best[doc_id]:
-            best[doc_id] = key
-    return {doc_id: key[2] for doc_id, key in best.items()}

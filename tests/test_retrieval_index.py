@@ -92,6 +92,25 @@ def test_incremental_skip_replace_and_prune(
     assert {d.doc_id for d in index.list_documents()} == {"docs/animals.txt", "docs/ships.md"}
 
 
+def test_a_new_chunker_rechunks_an_unchanged_file(
+    make_index: Callable[..., Index], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = make_index()
+    path = write(tmp_path / "book.txt", SHIPS * 4)
+    index.ingest(path)
+    before = index.read_document("book.txt")
+    # An upgraded splitter (or another chunk_size) on the same text: chunked again.
+    monkeypatch.setattr("longdoc.retrieval.chunking.CHUNKER_VERSION", "next")
+    again = index.ingest(path)
+    assert again.updated == ["book.txt"] and again.chunks_embedded == len(before)
+    assert index.store.count() == len(before)  # the old version is gone, nothing doubled
+    assert [c.text for c in index.read_document("book.txt")] == [c.text for c in before]
+    assert index.ingest(path).unchanged == ["book.txt"]
+    smaller = make_index(settings={"chunk_size": 60})  # the same collection, other sizes
+    assert smaller.ingest(path).updated == ["book.txt"]
+    assert len(smaller.read_document("book.txt")) > len(before)
+
+
 def test_crash_between_write_and_delete_keeps_document(
     make_index: Callable[..., Index], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
