@@ -28,13 +28,14 @@ __all__ = [
 ]
 
 
-def require_data(*relative: str) -> Path:
-    """The shared data folder, or a clear message and exit 0 when it is missing."""
+def require_data(*relative: str, root: Path | None = None) -> Path:
+    """The shared data folder (or ``root``), or a clear message and exit 0 when it is missing."""
+    base = root or SHARED_DATA
     for rel in relative:
-        if not (SHARED_DATA / rel).exists():
-            print(f"benchmark skipped: {SHARED_DATA / rel} not found (shared data missing)")
+        if not (base / rel).exists():
+            print(f"benchmark skipped: {base / rel} not found (shared data missing)")
             sys.exit(0)
-    return SHARED_DATA
+    return base
 
 
 _DATA_DIR: list[Path] = []

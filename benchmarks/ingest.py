@@ -6,22 +6,26 @@ Prints embedding tokens per second for
   (c) llama-index's ``IngestionPipeline`` (SentenceSplitter with the same chunk size
       and tokenizer, ``HuggingFaceEmbedding`` of the same model, ``ChromaVectorStore``),
 then the ratios, the unchanged re-ingest speed-up and the peak RSS of our ingest
-(each backend in a process of its own, so the figure is ours alone).
+(each backend in a process of its own, so the figure is ours alone). A codebase row
+follows: our ingest (torch) of ../shared/data/code/requests and of cobra + express, in
+files and chunks per second.
 
-Run: ``.venv/bin/python benchmarks/ingest.py``.
+Run: ``.venv/bin/python benchmarks/ingest.py [--codebase-only]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from _common import peak_rss_mib, require_data, temp_settings
+from _common import SHARED_DATA, peak_rss_mib, require_data, temp_settings
 
 BATCH = 64
+CODEBASES = {"requests": ("code/requests",), "cobra + express": ("code/cobra", "code/express")}
 
 
 def raw_encode(chunks) -> float:
@@ -90,7 +94,41 @@ def llama_pipeline(text: str, chunk_size: int, overlap: int) -> tuple[float, int
     return seconds, tokens
 
 
+def codebase_rows() -> None:
+    """Our ingest of each codebase in a fresh collection: files/s and chunks/s."""
+    from longdoc.retrieval import Index
+
+    print("\ncodebase ingest, longdoc [torch]", flush=True)
+    print(f"  {'tree':<18}{'files':>7}{'chunks':>8}{'seconds':>9}{'files/s':>9}{'chunks/s':>10}")
+    for n, (name, rels) in enumerate(CODEBASES.items()):
+        paths = [SHARED_DATA / rel for rel in rels]
+        if not all(p.exists() for p in paths):
+            print(f"  {name}: skipped, {' or '.join(map(str, paths))} not found")
+            continue
+        index = Index(f"codebase-{n}", settings=temp_settings(), embed_batch_size=BATCH)
+        index.embedder.inner  # noqa: B018 - load the model outside the timing
+        report = index.ingest(paths)
+        files, chunks, sec = len(report.added), report.chunks_embedded, report.seconds
+        print(
+            f"  {name:<18}{files:>7}{chunks:>8}{sec:>9.1f}{files / sec:>9.2f}{chunks / sec:>10.1f}",
+            flush=True,
+        )
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--codebase-only", action="store_true", help="only the codebase row")
+    if not parser.parse_args().codebase_only:
+        if (SHARED_DATA / "books" / "moby_dick.txt").exists():
+            moby()
+        else:  # the codebase row may still run
+            print(f"Moby Dick rows skipped: {SHARED_DATA / 'books' / 'moby_dick.txt'} not found")
+    codebase_rows()
+    return 0
+
+
+def moby() -> None:
+    """The Moby Dick rows: (a), (b) and (c) and their ratios."""
     data = require_data("books/moby_dick.txt")
     path = data / "books" / "moby_dick.txt"
     from longdoc.retrieval import Index, load_file
@@ -135,7 +173,6 @@ def main() -> int:
         )
     print(f"  (c)/(a) = {rc / ra:.2f}")
     print(f"peak RSS of this process (all three pipelines): {peak_rss_mib():,.0f} MiB")
-    return 0
 
 
 if __name__ == "__main__":
