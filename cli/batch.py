@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from longdoc.cli.core import progress
 from longdoc.errors import BatchInputError, LongdocError
 
 if TYPE_CHECKING:  # loaded by the handlers only, so `longdoc --help` stays fast
@@ -201,19 +202,11 @@ async def _answer_all(
     err: Any,
 ) -> int:  # fmt: skip
     """Answer ``todo``, appending each record as it finishes; the number that failed."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from longdoc.api import astream_many
 
     failed = 0
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err, transient=False) as progress:
-        task = progress.add_task("questions", total=len(todo))
+    with progress(err, fields=None) as bars:
+        task = bars.add_task("questions", total=len(todo))
         stream = astream_many(
             [ln.item for ln in todo if ln.item is not None], strategy=args.strategy,
             gateway=gateway, max_items_in_flight=args.items_in_flight,
@@ -224,8 +217,8 @@ async def _answer_all(
             _append(out, _record(line, record, record.error))
             if record.error is not None:
                 failed += 1
-            progress.console.print(_status(line, record), highlight=False)
-            progress.update(task, advance=1, description=f"questions ({failed} failed)")
+            bars.console.print(_status(line, record), highlight=False)
+            bars.update(task, advance=1, description=f"questions ({failed} failed)")
     return failed
 
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from longdoc.cli.core import settings_from_args
+from longdoc.cli.core import progress, settings_from_args
 from longdoc.errors import StrategyOptionError
 
 __all__ = ["add_map_options", "check_map_flags", "pick_strategy", "run_code_map"]
@@ -83,33 +83,24 @@ def run_code_map(args: argparse.Namespace) -> int:
 
 
 async def _consume(stream: Any, err: Any) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from longdoc.workflows.base import ProgressEvent
 
     result = None
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[tokens]} tokens"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err, transient=False) as progress:
+    with progress(err) as bars_view:
         bars = {
-            "files": progress.add_task("files", total=None, tokens=0),
-            "folders": progress.add_task("folders", total=None, tokens=0),
+            "files": bars_view.add_task("files", total=None, tokens=0),
+            "folders": bars_view.add_task("folders", total=None, tokens=0),
         }
         async for item in stream:
             if not isinstance(item, ProgressEvent):
                 result = item
                 continue
             if item.kind == "step" and item.stage in bars:
-                progress.update(
+                bars_view.update(
                     bars[item.stage], completed=item.step, total=item.total, tokens=item.tokens
                 )
             elif item.kind == "start":
-                progress.update(bars["files"], completed=0, total=item.total, tokens=item.tokens)
+                bars_view.update(bars["files"], completed=0, total=item.total, tokens=item.tokens)
     return result
 
 

@@ -10,7 +10,7 @@ import time
 from importlib import metadata
 from typing import Any
 
-__all__ = ["add_model_options", "register", "settings_from_args"]
+__all__ = ["add_model_options", "progress", "register", "settings_from_args"]
 
 _PACKAGES = (
     "litellm",
@@ -35,6 +35,31 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--api-base", help="OpenAI-compatible base URL, e.g. http://gpu:8000/v1")
     group.add_argument("--context-window", type=int, help="context window in tokens")
     group.add_argument("--no-cache", action="store_true", help="bypass the response cache")
+
+
+def progress(
+    console: Any,
+    counted: str | None = None,
+    *,
+    fields: str | None = "{task.fields[tokens]} tokens",
+    transient: bool = False,
+) -> Any:
+    """The CLI's one progress display: label, bar, count, a task field, elapsed time.
+
+    Args:
+        console: the rich console (standard error) to draw on.
+        counted: the count column's template; default ``done/total``.
+        fields: a column of task fields after the count (default the tokens spent).
+        transient: clear the display when it closes.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns: list[Any] = [TextColumn("[bold]{task.description}"), BarColumn()]
+    columns.append(TextColumn(counted) if counted else MofNCompleteColumn())
+    if fields:
+        columns.append(TextColumn(fields))
+    columns.append(TimeElapsedColumn())
+    return Progress(*columns, console=console, transient=transient)
 
 
 def settings_from_args(args: argparse.Namespace) -> Any:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from longdoc.cli.core import progress
+
 __all__ = ["register"]
 
 
@@ -82,25 +84,18 @@ def run_ingest(args: argparse.Namespace) -> int:
     """Ingest with a progress bar, then print a summary and the problems met."""
     from rich.console import Console
     from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
 
     from longdoc.retrieval import IngestEvent
 
     console = Console(stderr=True)
     index = _index(args)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[chunks]} chunks"),
-    )
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("scanning", total=None, chunks=0)
+    with progress(console, fields="{task.fields[chunks]} chunks", transient=True) as bars:
+        task = bars.add_task("scanning", total=None, chunks=0)
 
         def on_progress(e: IngestEvent) -> None:
             name = e.path.rsplit("/", 1)[-1] if e.path else e.stage
-            progress.update(
+            bars.update(
                 task,
                 total=e.files_total or None,
                 completed=e.files_done,

@@ -8,7 +8,7 @@ from typing import Any
 
 from longdoc.cli.batch import add_batch_options
 from longdoc.cli.codemap import add_map_options, check_map_flags, pick_strategy, run_code_map
-from longdoc.cli.core import add_model_options, settings_from_args
+from longdoc.cli.core import add_model_options, progress, settings_from_args
 from longdoc.errors import StrategyOptionError
 
 __all__ = ["register"]
@@ -259,20 +259,11 @@ _LABELS = {"worker": "workers", "extract": "extracting evidence"}
 
 
 async def _consume(stream: Any, err: Any) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from longdoc.workflows.base import ProgressEvent
 
     result = None
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[tokens]} tokens"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err, transient=False) as progress:
-        task = progress.add_task("preparing", total=None, tokens=0)
+    with progress(err) as bars:
+        task = bars.add_task("preparing", total=None, tokens=0)
         async for item in stream:
             if not isinstance(item, ProgressEvent):
                 result = item
@@ -281,7 +272,7 @@ async def _consume(stream: Any, err: Any) -> Any:
             if item.kind == "start" and item.message:
                 label = f"{label} ({item.message})"
             if item.stage in _LABELS:
-                progress.update(
+                bars.update(
                     task,
                     description=label,
                     completed=item.step,
@@ -289,8 +280,8 @@ async def _consume(stream: Any, err: Any) -> Any:
                     tokens=item.tokens,
                 )
             else:
-                progress.update(task, description=label, tokens=item.tokens)
-        progress.update(task, description="done")
+                bars.update(task, description=label, tokens=item.tokens)
+        bars.update(task, description="done")
     return result
 
 

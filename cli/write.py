@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from longdoc.cli.core import add_model_options, settings_from_args
+from longdoc.cli.core import add_model_options, progress, settings_from_args
 
 __all__ = ["register"]
 
@@ -87,29 +87,20 @@ def run_write(args: argparse.Namespace) -> int:
 
 
 async def _consume(stream: Any, words: int, err: Any) -> Any:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from longdoc.workflows.base import ProgressEvent
 
     result = None
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,.0f}/{task.total:,.0f} words"),
-        TextColumn("{task.fields[tokens]} tokens"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err, transient=False) as progress:
-        task = progress.add_task("preparing", total=words, tokens=0)
+    with progress(err, "{task.completed:,.0f}/{task.total:,.0f} words") as bars:
+        task = bars.add_task("preparing", total=words, tokens=0)
         async for item in stream:
             if not isinstance(item, ProgressEvent):
                 result = item
                 continue
             label = item.message if item.kind != "start" else f"writing {item.message}".strip()
             if item.stage == "writer" and item.kind in ("start", "step", "done"):
-                progress.update(task, completed=min(item.step, item.total), tokens=item.tokens)
-            progress.update(task, description=label[:48], tokens=item.tokens)
-        progress.update(task, description="done")
+                bars.update(task, completed=min(item.step, item.total), tokens=item.tokens)
+            bars.update(task, description=label[:48], tokens=item.tokens)
+        bars.update(task, description="done")
     return result
 
 
