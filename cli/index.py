@@ -212,10 +212,10 @@ def _print_passages(console: Any, passages: list[Any]) -> None:
     from rich.markup import escape
 
     for p in passages:
-        console.print(
-            f"[bold]{escape(p.doc_id)}[/] chars {p.char_start}-{p.char_end} "
-            f"({p.token_count} tokens)"
-        )
+        where = f"chars {p.char_start}-{p.char_end}"
+        if p.line_start is not None:  # code: the lines people cite
+            where = f"lines {p.line_start}-{p.line_start + p.text.rstrip().count(chr(10))}"
+        console.print(f"[bold]{escape(p.doc_id)}[/] {where} ({p.token_count} tokens)")
         console.print(escape(p.text), highlight=False)
 
 

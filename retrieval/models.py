@@ -100,6 +100,14 @@ class Chunk(BaseModel):
     members: str | None = None
 
     @property
+    def text_line(self) -> int | None:
+        """For code, the line ``text`` starts on (``line_start`` skips leading blank lines)."""
+        if self.line_start is None:
+            return None
+        lead = self.text[: len(self.text) - len(self.text.lstrip())]
+        return self.line_start - lead.count("\n")
+
+    @property
     def embed_text(self) -> str:
         """The text given to the embedder: the header, then the chunk text."""
         return f"{self.header}\n{self.text}" if self.header else self.text

@@ -56,7 +56,7 @@ def _merge(group: list[SearchHit], count: Callable[[str], int]) -> Passage:
         ordinals=[h.chunk.ordinal for h in group],
         score=max(h.score for h in group),
         token_count=count(text),
-        line_start=first.line_start,
+        line_start=first.text_line,
     )
 
 

@@ -331,3 +331,19 @@ def test_a_long_docstring_is_cut_at_lines_not_after_its_quotes(count: Count) -> 
     _check(doc, chunks, count, MAX)
     assert len(chunks) > 2 and all(c.symbol == "request" for c in chunks)
     assert all(c.char_start == 0 or code[c.char_start - 1] == "\n" for c in chunks)
+
+
+def test_passages_of_code_start_on_the_line_of_their_first_character(count: Count) -> None:
+    from longdoc.retrieval.models import SearchHit
+    from longdoc.retrieval.packing import pack
+
+    code = "\n\nimport os\n\n\n# Join two paths.\ndef join(a, b):\n    return a + b\n\nX = 1\n"
+    doc = _doc(code, "paths.py")
+    chunks = Chunker(count, MAX, chunk_size=8).chunk(doc)
+    [join] = [c for c in chunks if c.symbol == "join"]
+    assert join.line_start == 6 and code[join.char_start : join.char_end] == join.text
+    hits = [SearchHit(id=str(c.ordinal), chunk=c, score=1.0, mode="dense", rank=0) for c in chunks]
+    for chunk, passage in ((c, pack([h], 10_000)[0]) for c, h in zip(chunks, hits, strict=True)):
+        first = code[: passage.char_start].count("\n") + 1  # the line of its first character
+        assert passage.line_start == first == chunk.text_line
+    assert chunks[0].text_line == 1 and chunks[0].line_start == 3  # led by blank lines
