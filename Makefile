@@ -52,6 +52,9 @@ demo: $(STAMP)
 		-m "My gym locker code is 4417." -m "What is my gym locker code?"
 	$(BIN)/longdoc write "A short report on the Elliot family of Kellynch Hall and its money troubles." \
 		--words 300 --source examples/data/persuasion_ch1-2.txt
+	$(BIN)/longdoc ingest workflows/codemap
+	$(BIN)/longdoc search --symbol CodeMap.astream
+	$(BIN)/longdoc summarize workflows/codemap --out code_map.md
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
