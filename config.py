@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -77,7 +77,19 @@ class Settings(BaseSettings):
     retry_max_wait: float = Field(
         30.0, gt=0, description="Longest wait between two retries, in seconds."
     )
+    retry_budget_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Most seconds one call waits between its retries in all (Retry-After "
+        "included); the call gives up at this or at `retries`, whichever comes first.",
+    )
     cache: bool = Field(True, description="Persistent response cache for calls at temperature 0.")
+    cache_max_mb: float = Field(
+        1024.0,
+        gt=0,
+        description="Size cap of the response cache in MB; the least recently used "
+        "entries are evicted beyond it.",
+    )
     structured_mode: Literal["auto", "json_schema", "prompt"] = Field(
         "auto",
         description="How structured output is requested: server-side json_schema "
@@ -127,6 +139,12 @@ class Settings(BaseSettings):
         None, description="Chroma server host; unset = embedded Chroma under data_dir."
     )
     chroma_port: int = Field(8000, ge=1, le=65535, description="Chroma server port.")
+    checkpoint_url: SecretStr | None = Field(
+        None,
+        description="postgresql://user:password@host:port/db: every workflow checkpoints "
+        "to this Postgres database (several machines can share runs; extra 'postgres'); "
+        "unset = SQLite under data_dir.",
+    )
     chunk_size: int = Field(
         200,
         ge=16,
@@ -260,6 +278,16 @@ class Settings(BaseSettings):
         12, ge=5, le=100, description="Word n-gram length that counts as a repeat across sections."
     )
 
+    @field_validator("checkpoint_url")
+    @classmethod
+    def _check_checkpoint_url(cls, url: SecretStr | None) -> SecretStr | None:
+        # The message leaves the URL out: it may carry a password.
+        if url is None or not url.get_secret_value().strip():
+            return None
+        if not url.get_secret_value().lower().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL, or empty for SQLite under data_dir")
+        return url
+
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
         if self.max_output_tokens >= self.context_window:
@@ -307,12 +335,17 @@ def load_settings(**overrides: Any) -> Settings:
         The validated settings.
 
     Raises:
-        ConfigError: naming each invalid setting and its environment variable.
+        ConfigError: naming each invalid setting and its environment variable, or the
+            TOML file and the line where it is malformed.
     """
     try:
         return Settings(**overrides)
     except ValidationError as e:
         raise _config_error(e) from e
+    except ValueError as e:
+        # Past validation, only reading the TOML file raises (tomllib's TOMLDecodeError,
+        # a UnicodeDecodeError); its message has the line and column but not the file.
+        raise ConfigError([(str(_toml_path()), f"not valid TOML: {e}")]) from e
 
 
 def with_overrides(settings: Settings, **overrides: Any) -> Settings:

@@ -15,7 +15,9 @@ from typing import Any
 __all__ = [
     "BatchInputError",
     "BudgetError",
+    "CacheError",
     "CandidateOffsetError",
+    "CheckpointStoreError",
     "CodeMapError",
     "ConfigError",
     "ContextWindowError",
@@ -24,17 +26,22 @@ __all__ = [
     "EmbeddingModelMismatchError",
     "EmptyDocumentError",
     "GatewayError",
+    "IncompleteDocumentError",
+    "IncompleteReplyError",
     "IndexBackendError",
     "LocalServerError",
     "LongdocError",
     "MemorySessionError",
     "MissingExtraError",
     "ModelCallError",
+    "ModelConnectionError",
+    "NoContextError",
     "ReasonerOutputError",
     "RetrievalError",
     "SourceNotFoundError",
     "StrategyOptionError",
     "StructuredOutputError",
+    "TruncatedOutputError",
     "UnknownLanguageError",
 ]
 
@@ -454,3 +461,156 @@ class CodeMapError(LongdocError):
 
     def __init__(self, path: Path | str, problem: str) -> None:
         super().__init__(f"code map of {path}: {problem}", path=Path(path), problem=problem)
+
+
+class CacheError(LongdocError):
+    """The response cache file cannot be opened or read (not SQLite, or damaged).
+
+    Attributes:
+        path: the cache file.
+        problem: what SQLite reported.
+    """
+
+    path: Path
+    problem: str
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        super().__init__(
+            f"response cache {path}: {problem} (delete the file, or run `longdoc cache clear`)",
+            path=Path(path),
+            problem=problem,
+        )
+
+
+class CheckpointStoreError(LongdocError):
+    """The shared checkpoint database (``checkpoint_url``) cannot be reached or set up.
+
+    Attributes:
+        url: the database's URL, its password left out.
+        problem: what the database driver said.
+    """
+
+    url: str
+    problem: str
+
+    def __init__(self, url: str, problem: str) -> None:
+        super().__init__(
+            f"checkpoint database {url} (LONGDOC_CHECKPOINT_URL): {problem}",
+            url=url,
+            problem=problem,
+        )
+
+
+class IncompleteDocumentError(RetrievalError):
+    """A document's only stored version is missing chunks: its ingest was interrupted.
+
+    Attributes:
+        doc_id: the document.
+        stored: how many of its chunks are stored (and published).
+        expected: how many chunks the document has.
+    """
+
+    doc_id: str
+    stored: int
+    expected: int
+
+    def __init__(self, doc_id: str, stored: int, expected: int) -> None:
+        super().__init__(
+            f"{doc_id} is incomplete: {stored} of {expected} chunks stored "
+            "(an ingest was interrupted): ingest it again",
+            doc_id=doc_id,
+            stored=stored,
+            expected=expected,
+        )
+
+
+class NoContextError(RetrievalError):
+    """A strategy found no document text to answer from: nothing was sent to the model.
+
+    Attributes:
+        strategy: the strategy (``rag``, ``reason``).
+        source: what was searched (document ids, or ``index``).
+        query: the question.
+    """
+
+    strategy: str
+    source: str
+    query: str
+
+    def __init__(self, strategy: str, source: str, query: str) -> None:
+        super().__init__(
+            f"{strategy} found no text in {source} to answer {query!r} from "
+            "(is it ingested? `longdoc index list`; or read it whole: --strategy chain)",
+            strategy=strategy,
+            source=source,
+            query=query,
+        )
+
+
+class ModelConnectionError(ModelCallError):
+    """No connection could be made to the model server (refused, unknown host).
+
+    Attributes:
+        url: the base URL that was tried (``LONGDOC_API_BASE``), or the model string.
+        reason: what the operating system said (e.g. "Connection refused").
+    """
+
+    url: str
+    reason: str
+
+    def __init__(self, url: str, reason: str, *, model: str, stage: str, attempts: int) -> None:
+        LongdocError.__init__(
+            self,
+            f"cannot connect to {url} ({reason}; tried {attempts} time(s)): is the model "
+            "server running there? (LONGDOC_API_BASE)",
+            url=url,
+            reason=reason,
+            model=model,
+            stage=stage,
+            attempts=attempts,
+            status_code=None,
+        )
+
+
+class IncompleteReplyError(ModelCallError):
+    """The model's replies stayed empty, or cut off by the length limit, after every retry.
+
+    Never cached nor returned as an answer.
+
+    Attributes:
+        finish_reason: the last reply's ``finish_reason`` ("length", "stop"...).
+        text: the last reply's text ("" when empty).
+    """
+
+    finish_reason: str
+    text: str
+
+    def __init__(
+        self, finish_reason: str, text: str, *, model: str, stage: str, attempts: int
+    ) -> None:
+        what = "empty" if not text.strip() else "cut off by the length limit (max_tokens)"
+        super().__init__(
+            f"the reply was {what} (finish_reason {finish_reason!r})",
+            model=model,
+            stage=stage,
+            attempts=attempts,
+            status_code=None,
+        )
+        self.finish_reason = finish_reason
+        self.text = text
+
+
+class TruncatedOutputError(StructuredOutputError):
+    """A structured reply was cut off by the length limit, and so was its repair.
+
+    Never accepted: a cut object may still validate, without what was cut.
+
+    Attributes:
+        finish_reason: always "length".
+    """
+
+    finish_reason: str
+
+    def __init__(self, schema_name: str, raw_text: str, validation_error: str) -> None:
+        super().__init__(schema_name, raw_text, validation_error)
+        self.finish_reason = "length"

@@ -2,8 +2,9 @@
 
 Each role names the tags its user message uses once, and from that one tuple
 comes both the sentence of its system prompt that declares the text inside them
-data (:func:`data_rule`) and the breaking of those closing tags in every text it
-places inside them (:func:`delimit`), so the rule and the tags cannot drift apart.
+data (:func:`data_rule`) and the breaking of those tags (openings and closings, in
+every variant a model may read as one) and of chat-template control strings in every
+text it places inside them (:func:`delimit`), so the rule and the tags cannot drift apart.
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ def data_rule(*tags: str, verb: str = "read") -> str:
 
 
 def delimit(text: str, *tags: str) -> str:
-    """``text`` with the closing tags of ``tags`` broken, so it cannot end its delimiter.
+    """``text`` with the tags of ``tags`` and control strings broken: it stays in its block.
 
     Args:
         text: the data.
-        *tags: every tag of the prompt the data goes into (a closing tag of any of them
-            could end a block early and speak as the instructions).
+        *tags: every tag of the prompt the data goes into (a tag of any of them could
+            end a block early, or open one, and speak as the instructions).
 
     Raises:
         ValueError: no tag is given (nothing would be broken).

@@ -11,11 +11,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from longdoc.cli import core, index, memory, qa, write
+from longdoc.cli import cache, core, index, memory, qa, write
 
 __all__ = ["build_parser", "main"]
 
-_GROUPS = (core, index, qa, write, memory)
+_GROUPS = (core, index, qa, write, memory, cache)
 
 
 def build_parser() -> argparse.ArgumentParser:

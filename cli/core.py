@@ -155,9 +155,25 @@ def run_doctor(args: argparse.Namespace) -> int:
     for name, value in _model_files(settings):
         versions.add_row(name, value)
     console.print(versions)
-    if args.no_call:
-        return 0
-    return _check_model(console, settings)
+    warned = _warn_ignored(console, settings)
+    status = 0 if args.no_call else _check_model(console, settings)
+    return status or int(warned)  # a setting that does nothing is a problem to report
+
+
+def _warn_ignored(console: Any, settings: Any) -> bool:
+    """Print a warning for each setting that is set but not used; whether there was any."""
+    from rich.markup import escape
+
+    if not (settings.is_local and settings.api_base):
+        return False
+    console.print(
+        f"[bold yellow]warning:[/] api_base (LONGDOC_API_BASE) is set to "
+        f"{escape(settings.api_base)} "
+        "but model=local calls the embedded server: set LONGDOC_MODEL (e.g. "
+        "hosted_vllm/<name>) to use that server, or unset LONGDOC_API_BASE",
+        highlight=False,
+    )
+    return True
 
 
 def _check_model(console: Any, settings: Any) -> int:

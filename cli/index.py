@@ -37,7 +37,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     search.add_argument("query", nargs="?", help="what to search for (optional with --symbol)")
     search.add_argument("-k", type=int, default=5, help="hits to return (default 5)")
     search.add_argument("--mode", choices=("dense", "bm25", "hybrid"), default="hybrid")
-    search.add_argument("--doc", action="append", metavar="ID", help="only this document")
+    search.add_argument(
+        "--doc", action="append", metavar="ID", help="only this document (an id or a glob)"
+    )
     search.add_argument(
         "--symbol",
         metavar="NAME",
@@ -94,6 +96,8 @@ def run_ingest(args: argparse.Namespace) -> int:
         task = bars.add_task("scanning", total=None, chunks=0)
 
         def on_progress(e: IngestEvent) -> None:
+            if e.stage == "wait":  # another process holds the index: say why nothing moves
+                bars.console.print(escape(e.message))
             name = e.path.rsplit("/", 1)[-1] if e.path else e.stage
             bars.update(
                 task,
@@ -185,7 +189,12 @@ def run_search(args: argparse.Namespace) -> int:
         raise LongdocError("search needs a QUERY or --symbol NAME", option="query")
     index = _index(args)
     console = Console()
-    filters = {"doc_ids": args.doc, "languages": args.language, "paths": args.path}
+    doc_ids = None
+    if args.doc:  # an unknown id is an error naming it (as for ask), not an empty table
+        from longdoc.workflows.sources import select_documents
+
+        doc_ids = select_documents(index, args.doc)
+    filters = {"doc_ids": doc_ids, "languages": args.language, "paths": args.path}
     if args.symbol:
         hits = index.find_symbol(args.symbol, k=args.k, query=args.query, **filters)
         if args.budget is not None:

@@ -168,6 +168,11 @@ def run_ask(args: argparse.Namespace) -> int:
         return run_batch(args, given)
     if args.question is None:
         raise LongdocError("give a QUESTION, or --questions FILE --out FILE")
+    if not args.question.strip():  # not read as "summarise": that is its own command
+        raise LongdocError(
+            "the QUESTION argument is empty; ask a question, or use `longdoc summarize`",
+            option="question",
+        )
     if (args.strategy not in ("rag", "reason") or args.dry_run) and not (args.doc or args.file):
         raise LongdocError("say what to read: --doc ID or --file PATH")
     # One --doc is passed as it is (an id or a glob); repeated, as the list of them.
@@ -235,8 +240,23 @@ def _run(
         except ReasonerOutputError as e:
             _print_evidence(e.facts)  # verified work is shown, not lost with the failed answer
             raise
+    _refuse_no_context(result)
     _print_result(result, args, err)
     return 0
+
+
+def _refuse_no_context(result: Any) -> None:
+    """A reason run that found no text to read is an error here, not a "not found" answer.
+
+    Raises:
+        NoContextError: the run (auto's final one included) had no candidate text.
+    """
+    from longdoc.errors import NoContextError
+    from longdoc.workflows.results import AutoResult, ReasonResult
+
+    final = result.result if isinstance(result, AutoResult) else result
+    if isinstance(final, ReasonResult) and final.parts == 0:
+        raise NoContextError("reason", final.source, final.query or "")
 
 
 def _stream(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,7 @@ def run_write(args: argparse.Namespace) -> int:
     if args.max_leaf_words:
         settings = with_overrides(settings, writing_max_leaf_words=args.max_leaf_words)
     err = Console(stderr=True)
+    written = _Written()
     with Gateway(settings) as gateway:
         memory = None
         if args.memory_session:
@@ -75,18 +77,26 @@ def run_write(args: argparse.Namespace) -> int:
                 prompt, words=args.words, evidence=args.evidence, gateway=gateway,
                 memory=memory, run_id=args.run_id,
             )  # fmt: skip
-            result = gateway.run_sync(_consume(stream, args.words, err))
+            result = gateway.run_sync(_consume(stream, args.words, err, written))
         except LongdocError:
-            err.print(
-                "[yellow]finished sections are kept: run the same command again to resume[/]",
-                highlight=False,
-            )
+            if written.words:  # an error about the input has nothing to keep
+                err.print(
+                    "[yellow]finished sections are kept: run the same command again to resume[/]",
+                    highlight=False,
+                )
             raise
     _output(result, args, err)
     return 0
 
 
-async def _consume(stream: Any, words: int, err: Any) -> Any:
+@dataclass
+class _Written:
+    """Words of finished sections that the run has reported (a resumed run's included)."""
+
+    words: int = 0
+
+
+async def _consume(stream: Any, words: int, err: Any, written: _Written) -> Any:
     from longdoc.workflows.base import ProgressEvent
 
     result = None
@@ -98,6 +108,7 @@ async def _consume(stream: Any, words: int, err: Any) -> Any:
                 continue
             label = item.message if item.kind != "start" else f"writing {item.message}".strip()
             if item.stage == "writer" and item.kind in ("start", "step", "done"):
+                written.words = max(written.words, item.step)
                 bars.update(task, completed=min(item.step, item.total), tokens=item.tokens)
             bars.update(task, description=label[:48], tokens=item.tokens)
         bars.update(task, description="done")

@@ -26,7 +26,7 @@ from longdoc.retrieval.splitting import longest_prefix
 __all__ = ["CUT_MARK", "cap_tokens", "fit_context", "render"]
 
 CUT_MARK = " […]"
-_TAGS = ("memory", "episode")  # "</memory" also covers "</memory_summary"
+_TAGS = ("memory", "memory_summary", "episode")
 
 
 def _block(piece: ContextPiece) -> str:

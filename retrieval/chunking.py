@@ -24,9 +24,13 @@ from longdoc.retrieval.splitting import fit_then_cut, sentence_split
 __all__ = ["CHUNKER_VERSION", "Chunker", "Piece"]
 
 # Raised whenever a change to the splitting gives other chunks for the same text.
-CHUNKER_VERSION = "2"
+# 3: chunks are bounded in characters too (a long line of unknown tokens counts as 1).
+CHUNKER_VERSION = "3"
 
 TokenCount = Callable[[list[str]], list[int]]
+# The default character cap per token of the embedder's limit: English prose runs at
+# 4-5 characters a token, indented code somewhat more.
+_CHARS_PER_TOKEN = 8
 
 
 def _sha(text: str) -> str:
@@ -42,6 +46,9 @@ class Chunker:
         chunk_size: target prose chunk size in tokens (clamped to ``max_tokens``).
         chunk_overlap: tokens shared by adjacent prose chunks.
         code_chunk_lines: line window for code that is not parsed.
+        max_chars: the most characters in a chunk; default 8 per token of ``max_tokens``.
+            Token counts alone do not bound a chunk: a WordPiece embedder counts a 2 MB
+            line without spaces as one unknown token.
     """
 
     def __init__(
@@ -51,17 +58,20 @@ class Chunker:
         chunk_size: int = 200,
         chunk_overlap: int = 20,
         code_chunk_lines: int = 60,
+        max_chars: int | None = None,
     ) -> None:
         self.count_tokens = count_tokens
         self.max_tokens = max_tokens
         self.chunk_size = min(chunk_size, max_tokens)
         self.chunk_overlap = min(chunk_overlap, self.chunk_size // 2)
         self.code_chunk_lines = code_chunk_lines
+        self.max_chars = max(1, max_chars or _CHARS_PER_TOKEN * max_tokens)
 
     @property
     def signature(self) -> str:
         """What decides the chunks besides the text: stored with them, so a change re-chunks."""
         sizes = f"{self.chunk_size}/{self.chunk_overlap}/{self.max_tokens}/{self.code_chunk_lines}"
+        sizes += f"/{self.max_chars}"
         return f"{CHUNKER_VERSION}:{sizes}"
 
     def count(self, text: str) -> int:
@@ -78,7 +88,11 @@ class Chunker:
             Chunks with offsets into ``doc.text``, token counts and hashes.
         """
         pieces = self._code_pieces(doc) if doc.kind == "code" else self._prose_pieces(doc.text)
-        pieces = [p for p in self._fit(doc.text, pieces) if doc.text[p.start : p.end].strip()]
+        pieces = self._fit(doc.text, pieces)
+        capped = _cap_chars(doc.text, pieces, self.max_chars)
+        if len(capped) > len(pieces):  # a cut inside a word can add a word piece: fit again
+            pieces = self._fit(doc.text, capped)
+        pieces = [p for p in pieces if doc.text[p.start : p.end].strip()]
         texts = [doc.text[p.start : p.end] for p in pieces]
         embed = [f"{p.header}\n{t}" if p.header else t for p, t in zip(pieces, texts, strict=False)]
         counts = self.count_tokens(embed)
@@ -182,6 +196,23 @@ class Chunker:
         n = self.count(text[p.start : p.end])
         step = max(1, (p.end - p.start) * budget // (n + 1) - 1)
         return [replace(p, start=s, end=min(s + step, p.end)) for s in range(p.start, p.end, step)]
+
+
+def _cap_chars(text: str, pieces: list[Piece], limit: int) -> list[Piece]:
+    """``pieces`` with each one over ``limit`` characters cut, at a line break or space if near."""
+    out: list[Piece] = []
+    for p in pieces:
+        start = p.start
+        while p.end - start > limit:
+            window = text[start : start + limit]
+            # Hand-written: no splitter cuts by characters while keeping document offsets.
+            brk = window.rfind("\n")
+            brk = brk if brk >= limit // 2 else window.rfind(" ")
+            end = start + brk + 1 if brk >= limit // 2 else start + limit
+            out.append(replace(p, start=start, end=end))
+            start = end
+        out.append(replace(p, start=start) if start != p.start else p)
+    return out
 
 
 def _locate(text: str, part: str, cursor: int) -> tuple[int, int]:

@@ -10,14 +10,23 @@ leaves the document readable, and the next ingest finishes the job.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
+import functools
+import inspect
+import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from longdoc.errors import DocumentNotFoundError, DocumentsNotFoundError, UnknownLanguageError
+from longdoc.errors import (
+    DocumentNotFoundError,
+    DocumentsNotFoundError,
+    IncompleteDocumentError,
+    UnknownLanguageError,
+)
 from longdoc.retrieval.models import (
     Chunk,
     DocumentInfo,
@@ -29,11 +38,13 @@ from longdoc.retrieval.models import (
     SearchHit,
 )
 from longdoc.retrieval.records import (
+    PENDING,
     chunk_from_record,
     chunk_id,
     chunk_metadata,
     document_info,
     document_version,
+    is_pending,
     version_of,
 )
 from longdoc.retrieval.search import Scope, Searcher, SearchMode
@@ -49,6 +60,23 @@ DEFAULT_COLLECTION = "documents"
 
 
 ProgressCallback = Callable[[IngestEvent], None]
+
+WAITING = "waiting for another longdoc process that is writing this index"
+_log = logging.getLogger(__name__)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _writer(method: _F) -> _F:
+    """Run an index method inside :meth:`Index._writing` (its ``on_progress`` hears waits)."""
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def run(self: Index, *args: Any, **kwargs: Any) -> Any:
+        emit = signature.bind(self, *args, **kwargs).arguments.get("on_progress")
+        with self._writing(emit):
+            return method(self, *args, **kwargs)
+
+    return run  # type: ignore[return-value]
 
 
 class Index:
@@ -96,6 +124,13 @@ class Index:
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", where).strip("_") or "default"
         self.bm25 = Bm25Index(Path(self.settings.data_dir) / "bm25" / slug / collection)
         self.searcher = Searcher(self.store, self.bm25)
+        # Embedded Chroma is single-process: writers of one data dir take turns. A server
+        # serialises writes itself (and its clients may be on other machines).
+        self._file_lock: Any = None
+        if where != "client" and not self.settings.chroma_host:
+            from filelock import FileLock
+
+            self._file_lock = FileLock(str(self.bm25.folder / "write.lock"))
         self._chunker: Chunker | None = None
 
     @property
@@ -120,6 +155,7 @@ class Index:
         return self._chunker
 
     # --- ingest ------------------------------------------------------------------------
+    @_writer
     def ingest(
         self,
         paths: Sequence[Path | str] | Path | str,
@@ -189,6 +225,7 @@ class Index:
         )
         return report
 
+    @_writer
     def ingest_documents(
         self, docs: Iterable[LoadedDocument], on_progress: ProgressCallback | None = None
     ) -> IngestReport:
@@ -229,11 +266,15 @@ class Index:
 
     def _versions(self, doc_id: str) -> dict[str, dict[str, Any]]:
         versions: dict[str, dict[str, Any]] = {}
-        for _id, _t, m in self.store.get(where={"doc_id": doc_id}, include_documents=False):
-            v = versions.setdefault(version_of(m), {"count": 0, "meta": m})
+        for id_, _t, m in self.store.get(where={"doc_id": doc_id}, include_documents=False):
+            v = versions.setdefault(version_of(m), {"count": 0, "pending": 0, "ids": set()})
             v["count"] += 1
+            v["pending"] += is_pending(m)
+            v["ids"].add(id_)
+            if "meta" not in v or int(m["ordinal"]) == 0:
+                v["meta"] = m
         for v in versions.values():
-            v["complete"] = v["count"] == int(v["meta"]["doc_chunks"])
+            v["complete"] = v["count"] == int(v["meta"]["doc_chunks"]) and not v["pending"]
         return versions
 
     def _ingest_one(
@@ -257,16 +298,23 @@ class Index:
             report.updated.append(doc.doc_id)
             return
         chunks = self.chunker.chunk(doc)
-        self.bm25.mark_stale()
-        now = time.time()
+        # An interrupted ingest of this very version resumes: its stored chunks are kept.
+        stored: set[str] = current["ids"] if current else set()
+        now = float(current["meta"]["ingested_at"]) if current else time.time()
+        todo = [c for c in chunks if chunk_id(c, version) not in stored]
         step = self.retrieval.embed_batch_size * 4
-        for i in range(0, len(chunks), step):
-            batch = chunks[i : i + step]
-            self.store.upsert(
+        for i in range(0, len(todo), step):
+            batch = todo[i : i + step]
+            self._write_chunks(
                 [chunk_id(c, version) for c in batch],
                 [c.text for c in batch],
                 [
-                    chunk_metadata(c, doc, doc_chunks=len(chunks), ingested_at=now, version=version)
+                    {
+                        **chunk_metadata(
+                            c, doc, doc_chunks=len(chunks), ingested_at=now, version=version
+                        ),
+                        PENDING: True,  # hidden from every reader until all are stored
+                    }
                     for c in batch
                 ],
                 embed_texts=[c.embed_text for c in batch],
@@ -282,15 +330,78 @@ class Index:
                     path=doc.source,
                 )
             )
+        self._publish([chunk_id(c, version) for c in sorted(chunks, key=lambda c: c.ordinal)])
         # Only now that the new version is complete does the old one go.
         self._delete_other_versions(doc.doc_id, version)
-        (report.updated if versions else report.added).append(doc.doc_id)
+        (report.updated if versions and set(versions) != {version} else report.added).append(
+            doc.doc_id
+        )
+
+    def _publish(self, ids: list[str]) -> None:
+        """Make a fully stored version visible: drop the pending flag of its chunks (``ids``).
+
+        Chunk 0 goes last: :meth:`list_documents` reads only chunk 0, so once it is
+        published every chunk is.
+        """
+        cleared: dict[str, Any] = {PENDING: None}  # None deletes the key (Chroma merges updates)
+        self.store.update_metadata(ids[1:], [cleared] * (len(ids) - 1))
+        self.store.update_metadata(ids[:1], [cleared])
 
     def _delete_other_versions(self, doc_id: str, version: str) -> None:
-        self.bm25.mark_stale()
         # By id: records older than versions have no ``doc_version`` for a filter to test.
         rows = self.store.get(where={"doc_id": doc_id}, include_documents=False)
-        self.store.delete(ids=[i for i, _t, m in rows if version_of(m) != version])
+        self._delete_records([i for i, _t, m in rows if version_of(m) != version])
+
+    # --- writing: Chroma and BM25 together ---------------------------------------------
+    @contextlib.contextmanager
+    def _writing(self, emit: ProgressCallback | None = None) -> Iterator[None]:
+        """Hold the writer lock (embedded Chroma) and a BM25 write session."""
+        lexical = self.bm25.writing(self.store.state, self.searcher.lexical_texts)
+        with self._lock_writers(emit), lexical:
+            yield
+
+    @contextlib.contextmanager
+    def _lock_writers(self, emit: ProgressCallback | None) -> Iterator[None]:
+        if self._file_lock is None:
+            yield
+            return
+        from filelock import Timeout
+
+        try:
+            self._file_lock.acquire(timeout=0)
+        except Timeout:
+            _log.info("%s (%s)", WAITING, self._file_lock.lock_file)
+            if emit is not None:
+                emit(IngestEvent(stage="wait", message=WAITING))
+            self._file_lock.acquire()
+        try:
+            yield
+        finally:
+            self._file_lock.release()
+
+    def _write_chunks(
+        self,
+        ids: list[str],
+        texts: list[str],
+        metadatas: list[dict[str, Any]],
+        embed_texts: list[str],
+    ) -> None:
+        """Write chunk records: BM25 rows first, so a crash leaves extra rows, never missing."""
+        from longdoc.retrieval.lexical import lexical_text
+
+        self.bm25.add(ids, [lexical_text(t, m) for t, m in zip(texts, metadatas, strict=True)])
+        self.store.upsert(ids, texts, metadatas, embed_texts=embed_texts)
+        self.store.bump_generation()
+        self.bm25.bumped()
+
+    def _delete_records(self, ids: list[str]) -> None:
+        """Delete chunk records: from Chroma first, then their BM25 rows."""
+        if not ids:
+            return
+        self.store.delete(ids=ids)
+        self.store.bump_generation()
+        self.bm25.bumped()
+        self.bm25.remove(ids)
 
     def _prune(
         self, roots: list[Path], seen: set[str], report: IngestReport, emit: ProgressCallback
@@ -305,9 +416,15 @@ class Index:
 
     # --- documents ---------------------------------------------------------------------
     def list_documents(self) -> list[DocumentInfo]:
-        """Every stored document (its latest version), sorted by id."""
+        """Every stored document (its latest complete version), sorted by id.
+
+        A document whose only version is still being written (or whose ingest was
+        killed) is not listed; reading it raises :class:`IncompleteDocumentError`.
+        """
         latest: dict[str, DocumentInfo] = {}
         for _id, _t, m in self.store.get(where={"ordinal": 0}, include_documents=False):
+            if is_pending(m):  # being written, or its ingest was killed: not a document yet
+                continue
             info = document_info(m)
             if info.doc_id not in latest or info.ingested_at > latest[info.doc_id].ingested_at:
                 latest[info.doc_id] = info
@@ -318,6 +435,7 @@ class Index:
 
         Raises:
             DocumentNotFoundError: no such document.
+            IncompleteDocumentError: its only version is incomplete (an ingest was interrupted).
         """
         return document_info(self._current(doc_id)["meta"])
 
@@ -325,16 +443,20 @@ class Index:
         versions = self._versions(doc_id)
         if not versions:
             raise DocumentNotFoundError(doc_id, self.collection)
-        # The newest complete version; an incomplete one only if nothing else exists.
-        return max(
+        # The newest complete version; none complete: refused, never read in part.
+        best = max(
             versions.values(), key=lambda v: (v["complete"], float(v["meta"]["ingested_at"]))
         )
+        if not best["complete"]:
+            raise IncompleteDocumentError(doc_id, best["count"], int(best["meta"]["doc_chunks"]))
+        return best
 
     def read_document(self, doc_id: str) -> list[Chunk]:
-        """The chunks of ``doc_id`` in order.
+        """The chunks of ``doc_id`` (its newest complete version) in order.
 
         Raises:
             DocumentNotFoundError: no such document.
+            IncompleteDocumentError: its only version is incomplete (an ingest was interrupted).
         """
         version = version_of(self._current(doc_id)["meta"])
         rows = self.store.get(where={"doc_id": doc_id})
@@ -349,6 +471,7 @@ class Index:
 
         Raises:
             DocumentNotFoundError: no such document.
+            IncompleteDocumentError: its only version is incomplete (an ingest was interrupted).
         """
         parts: list[str] = []
         end = 0
@@ -363,6 +486,7 @@ class Index:
             end = chunk.char_end
         return "".join(parts)
 
+    @_writer
     def delete_document(self, doc_id: str) -> int:
         """Delete every chunk of ``doc_id``; return how many were deleted.
 
@@ -372,8 +496,7 @@ class Index:
         ids = [i for i, _t, _m in self.store.get(where={"doc_id": doc_id}, include_documents=False)]
         if not ids:
             raise DocumentNotFoundError(doc_id, self.collection)
-        self.bm25.mark_stale()
-        self.store.delete(ids=ids)
+        self._delete_records(ids)
         return len(ids)
 
     # --- search ------------------------------------------------------------------------

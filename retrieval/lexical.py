@@ -1,34 +1,63 @@
-"""BM25 over a collection's chunks (bm25s), persisted beside the Chroma index.
+"""BM25 over a collection's chunks in SQLite FTS5, kept in step with Chroma incrementally.
 
-bm25s indexes are immutable, so the index is rebuilt from Chroma when it is
-stale: every mutation marks it stale first (so a crash leaves it stale, never
-wrong), and a search rebuilds it when marked or when its size differs from the
-collection's. One lock per index makes a rebuild, a mark and a search atomic
-towards each other, so concurrent searches (threads of the async twins) neither
-rebuild at once nor lose the index between building and scoring it.
+The index is one SQLite file (stdlib ``sqlite3``, FTS5, ``bm25()`` ranking) beside the
+Chroma data. Writers update it as they write Chroma, O(written chunks): rows are
+added *before* their Chroma records and removed *after* them, so the index always
+holds at least the collection's records and a crash leaves extra rows, which a
+search drops (it reads every hit back from Chroma), never missing ones.
+
+Staleness is decided against Chroma, not against a file beside one client: the
+collection metadata carries a write generation (bumped on every write and delete,
+see :meth:`~longdoc.retrieval.store.Store.bump_generation`), and the index records
+the generation and record count it is in step with. A writer marks the index
+"being written by pid P" for its session and, when it ends, records the new
+generation only if every bump since it began was its own and the counts agree.
+A search rebuilds the index from Chroma (the only O(N) path) when it is out of step
+and no live writer holds it: after a crash (the writer's pid is gone), after another
+client wrote the collection (server mode: each machine keeps its own mirror), or
+when the tokenizer changed.
 
 Tokens are identifier-aware (:func:`tokenize`): ``getUserName``, ``get_user_name``,
 ``GetUserName`` and ``get-user-name`` all yield ``get``, ``user``, ``name`` plus the
-whole identifier, so code and prose queries find each other. The saved index
-records the tokenizer it was built with; one built by another tokenizer (or
-stemmer) is rebuilt rather than scored with mismatched tokens.
+whole identifier, so code and prose queries find each other. They are computed here
+and stored joined by spaces; FTS5's ``ascii`` tokenizer with ``-`` and ``_`` as token
+characters then splits them at the spaces only, so splitting and stemming stay ours.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
-import shutil
+import socket
+import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TOKENIZER_VERSION", "Bm25Index", "Tokenizer", "tokenize"]
+__all__ = ["TOKENIZER_VERSION", "Bm25Index", "Tokenizer", "lexical_text", "tokenize"]
 
-_STALE = "STALE"
-_IDS = "ids.json"
-_TOKENIZER = "tokenizer.json"
+# The record count and write generation of a collection (see Store.bump_generation).
+State = Callable[[], tuple[int, int]]
+# Every record of a collection as (ids, lexical texts), for a rebuild.
+Fetch = Callable[[], tuple[list[str], list[str]]]
+
+_FILE = "lexical.sqlite3"
+_STALE = "stale"  # the writer marker of an index a search must rebuild
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records(rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL,
+                                   doc_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS records_doc ON records(doc_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS terms USING fts5(tokens, tokenize="ascii tokenchars '-_'");
+"""
+# Process-wide: every Bm25Index on one file shares its lock, so write sessions of one
+# process never interleave (other processes are kept apart by the index's file lock).
+_LOCKS: dict[str, threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+_MAX_FILTER = 30_000  # doc ids bound in one query (SQLite allows 32,766); callers re-check
 
 # Bump whenever tokens change: a saved index built by another version is rebuilt.
 TOKENIZER_VERSION = 2
@@ -109,116 +138,275 @@ def tokenize(text: str) -> list[str]:
     return Tokenizer()(text)
 
 
+def lexical_text(text: str | None, metadata: Mapping[str, Any]) -> str:
+    """What BM25 indexes for a stored chunk: its header (when any), then its text."""
+    header = metadata.get("header") or ""
+    return f"{header}\n{text}" if header else (text or "")
+
+
+def _doc_id(record_id: str) -> str:
+    """The document id inside a chunk record id (``<doc_id>::<version>::<ordinal>``)."""
+    return record_id.rsplit("::", 2)[0]
+
+
+def _alive(writer: Mapping[str, Any]) -> bool:
+    """Whether the process that marked the index as being written still runs."""
+    if writer.get("host") != socket.gethostname():
+        return True  # another machine's process: it cannot be probed, trust it
+    try:
+        os.kill(int(writer["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Bm25Index:
-    """A persisted BM25 index for one collection.
+    """The BM25 index of one collection, in a SQLite FTS5 file kept in step with Chroma.
+
+    Writers open a :meth:`writing` session and call :meth:`add` before writing
+    records to Chroma, :meth:`remove` after deleting them, and :meth:`bumped` after
+    each bump of the collection's generation. Readers call :meth:`ranked`.
 
     Args:
-        folder: where the index files live (created on demand).
+        folder: where the index file lives (created on demand).
     """
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
-        self._retriever: Any = None
-        self._ids: list[str] = []
+        self.path = self.folder / _FILE
         self._tokenizer = Tokenizer()
-        self._lock = threading.RLock()
+        with _LOCKS_GUARD:
+            self._lock = _LOCKS.setdefault(str(self.path.resolve()), threading.RLock())
+        self._conn: sqlite3.Connection | None = None
+        self._session: dict[str, int] | None = None  # started generation, own bumps, depth
 
-    def mark_stale(self) -> None:
-        """Record that the collection is about to change (call before writing)."""
-        with self._lock:
+    # --- storage ------------------------------------------------------------------------
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
             self.folder.mkdir(parents=True, exist_ok=True)
-            (self.folder / _STALE).touch()
-            self._retriever = None
-
-    def _tokenize(self, texts: list[str]) -> list[list[str]]:
-        return [self._tokenizer(t) for t in texts]
-
-    def _load(self) -> bool:
-        if (self.folder / _STALE).exists() or not (self.folder / _IDS).is_file():
-            return False
-        import bm25s
-
-        try:
-            built_with = json.loads((self.folder / _TOKENIZER).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return False  # saved before tokenizers were recorded, or damaged: rebuild
-        if built_with != self._tokenizer.identity:
-            return False
-        try:
-            self._ids = json.loads((self.folder / _IDS).read_text(encoding="utf-8"))
-            self._retriever = (
-                bm25s.BM25.load(str(self.folder / "bm25"), show_progress=False)
-                if self._ids
-                else None
+            # One connection used under self._lock from whichever thread holds it.
+            conn = sqlite3.connect(
+                self.path, timeout=60, isolation_level=None, check_same_thread=False
             )
-        except (OSError, ValueError):
-            return False
-        return True
+            conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+            conn.executescript(_SCHEMA)
+            self._conn = conn
+        return self._conn
 
-    def rebuild(self, ids: list[str], texts: list[str]) -> None:
-        """Index ``texts`` under ``ids`` and save the index.
+    @contextmanager
+    def _txn(self) -> Iterator[sqlite3.Connection]:
+        conn = self._db()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _meta(self, conn: sqlite3.Connection) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
+
+    @staticmethod
+    def _set(conn: sqlite3.Connection, **values: Any) -> None:
+        conn.executemany(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+            [(k, json.dumps(v)) for k, v in values.items()],
+        )
+
+    def _insert(self, conn: sqlite3.Connection, ids: Sequence[str], texts: Sequence[str]) -> None:
+        for record_id, text in zip(ids, texts, strict=True):
+            cur = conn.execute(
+                "INSERT INTO records(id, doc_id) VALUES (?, ?)", (record_id, _doc_id(record_id))
+            )
+            tokens = " ".join(self._tokenizer(text))
+            conn.execute("INSERT INTO terms(rowid, tokens) VALUES (?, ?)", (cur.lastrowid, tokens))
+
+    @staticmethod
+    def _delete(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
+        for i in range(0, len(ids), 500):  # under SQLite's limit on bound parameters
+            part = list(ids[i : i + 500])
+            marks = ",".join("?" * len(part))
+            rows = f"SELECT rowid FROM records WHERE id IN ({marks})"
+            conn.execute(f"DELETE FROM terms WHERE rowid IN ({rows})", part)
+            conn.execute(f"DELETE FROM records WHERE id IN ({marks})", part)
+
+    # --- keeping in step ----------------------------------------------------------------
+    def _usable(self, meta: Mapping[str, Any], state: State) -> bool:
+        """Whether the index may be read as it is (in step, or a live writer's superset)."""
+        if meta.get("tokenizer") != self._tokenizer.identity:
+            return False
+        writer = meta.get("writer")
+        if writer == _STALE:
+            return False
+        if writer:
+            return _alive(writer)
+        return tuple(state()) == (meta.get("generation"), meta.get("count"))
+
+    def ensure(self, state: State, fetch: Fetch) -> None:
+        """Rebuild the index from Chroma when it is out of step and no writer holds it.
 
         Args:
-            ids: record ids, in the order of ``texts``.
-            texts: the text to index for each id.
-        """
-        import bm25s
-
-        with self._lock:
-            self.mark_stale()
-            retriever = None
-            if ids:
-                retriever = bm25s.BM25()
-                retriever.index(self._tokenize(texts), show_progress=False)
-                tmp = self.folder / "bm25.tmp"
-                shutil.rmtree(tmp, ignore_errors=True)
-                retriever.save(str(tmp), show_progress=False)
-                shutil.rmtree(self.folder / "bm25", ignore_errors=True)
-                tmp.rename(self.folder / "bm25")
-            (self.folder / _IDS).write_text(json.dumps(ids), encoding="utf-8")
-            (self.folder / _TOKENIZER).write_text(
-                json.dumps(self._tokenizer.identity), encoding="utf-8"
-            )
-            (self.folder / _STALE).unlink(missing_ok=True)
-            self._retriever, self._ids = retriever, list(ids)
-
-    def ensure(self, expected: int, fetch: Callable[[], tuple[list[str], list[str]]]) -> None:
-        """Load the saved index, rebuilding it when stale or out of step.
-
-        Args:
-            expected: the number of records the collection holds now.
+            state: returns the collection's ``(generation, count)`` now.
             fetch: returns ``(ids, texts)`` of every record, for a rebuild.
         """
         with self._lock:
-            if (self._retriever is None and not self._load()) or len(self._ids) != expected:
-                self.rebuild(*fetch())
+            before = self._meta(self._db())
+            if self._usable(before, state):
+                return
+            generation, _count = state()
+            ids, texts = fetch()
+            with self._txn() as conn:
+                if self._meta(conn) != before:
+                    return  # another process changed it meanwhile: its state stands
+                conn.execute("DELETE FROM records")
+                conn.execute("DELETE FROM terms")
+                self._insert(conn, ids, texts)
+                self._set(
+                    conn,
+                    tokenizer=self._tokenizer.identity,
+                    generation=generation,
+                    count=len(ids),
+                    writer="",
+                )
 
+    def rebuild(self, ids: list[str], texts: list[str], generation: int = -1) -> None:
+        """Replace the whole index by ``texts`` under ``ids`` (in step with ``generation``)."""
+        with self._lock, self._txn() as conn:
+            conn.execute("DELETE FROM records")
+            conn.execute("DELETE FROM terms")
+            self._insert(conn, ids, texts)
+            self._set(
+                conn,
+                tokenizer=self._tokenizer.identity,
+                generation=generation,
+                count=len(ids),
+                writer="",
+            )
+
+    def mark_stale(self) -> None:
+        """Make the next search rebuild the index from Chroma."""
+        with self._lock, self._txn() as conn:
+            self._set(conn, writer=_STALE)
+
+    # --- writing ------------------------------------------------------------------------
+    @contextmanager
+    def writing(self, state: State, fetch: Fetch) -> Iterator[None]:
+        """A write session: brought in step first, marked as written by this process.
+
+        At the end the index records the collection's new generation when every bump
+        since the start was this session's and it holds as many records as Chroma;
+        otherwise it is marked stale and the next search rebuilds it. Sessions nest.
+
+        Args:
+            state: returns the collection's ``(generation, count)`` now.
+            fetch: returns ``(ids, texts)`` of every record, for a rebuild.
+        """
+        with self._lock:
+            if self._session is not None:  # nested (an ingest's prune deletes)
+                yield
+                return
+            self.ensure(state, fetch)
+            with self._txn() as conn:
+                start = self._meta(conn)
+                self._set(conn, writer={"pid": os.getpid(), "host": socket.gethostname()})
+            in_step = start.get("writer") == "" and start.get("generation") is not None
+            self._session = {"start": int(start.get("generation", -1)), "bumps": 0}
+            try:
+                yield
+            finally:
+                session, self._session = self._session, None
+                self._finish(session, in_step, state)
+
+    def _finish(self, session: Mapping[str, int], in_step: bool, state: State) -> None:
+        generation, count = state()
+        with self._txn() as conn:
+            (rows,) = conn.execute("SELECT count(*) FROM records").fetchone()
+            ok = in_step and generation == session["start"] + session["bumps"] and rows == count
+            if ok:
+                self._set(conn, generation=generation, count=count, writer="")
+            else:
+                self._set(conn, writer=_STALE)
+
+    def _require_session(self) -> None:
+        if self._session is None:
+            raise RuntimeError("Bm25Index writes need a writing() session")
+
+    def add(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+        """Index records about to be written to Chroma (replacing rows of the same ids)."""
+        with self._lock:
+            self._require_session()
+            with self._txn() as conn:
+                self._delete(conn, ids)
+                self._insert(conn, ids, texts)
+
+    def remove(self, ids: Sequence[str]) -> None:
+        """Drop the rows of records just deleted from Chroma."""
+        with self._lock:
+            self._require_session()
+            with self._txn() as conn:
+                self._delete(conn, ids)
+
+    def bumped(self) -> None:
+        """Count one bump of the collection's generation by this session."""
+        with self._lock:
+            self._require_session()
+            assert self._session is not None
+            self._session["bumps"] += 1
+
+    # --- reading ------------------------------------------------------------------------
     def ranked(
-        self, query: str, *, expected: int, fetch: Callable[[], tuple[list[str], list[str]]]
+        self,
+        query: str,
+        *,
+        state: State,
+        fetch: Fetch,
+        limit: int | None = None,
+        offset: int = 0,
+        doc_ids: Collection[str] | None = None,
     ) -> list[tuple[str, float]]:
-        """:meth:`ensure`, then :meth:`scores`, with no write in between.
+        """:meth:`ensure`, then :meth:`scores`.
 
         Args:
             query: the text to score the records against.
-            expected: the number of records the collection holds now.
+            state: returns the collection's ``(generation, count)`` now.
             fetch: returns ``(ids, texts)`` of every record, for a rebuild.
+            limit: at most this many; default all matching.
+            offset: skip this many best ones first.
+            doc_ids: only records of these documents.
 
         Returns:
-            ``(id, score)`` for every record with a positive score, best first.
+            ``(id, score)`` for every matching record, best first.
         """
         with self._lock:
-            self.ensure(expected, fetch)
-            return self.scores(query)
+            self.ensure(state, fetch)
+            return self.scores(query, limit=limit, offset=offset, doc_ids=doc_ids)
 
-    def scores(self, query: str) -> list[tuple[str, float]]:
-        """``(id, score)`` for every record with a positive score, best first."""
+    def scores(
+        self,
+        query: str,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        doc_ids: Collection[str] | None = None,
+    ) -> list[tuple[str, float]]:
+        """``(id, score)`` of the records matching ``query``, best first (see :meth:`ranked`)."""
+        tokens = self._tokenizer(query)
+        if not tokens or (doc_ids is not None and not doc_ids):
+            return []
+        match = " OR ".join(f'"{t}"' for t in tokens)  # tokens hold no quote: \w and -
+        sql = (
+            "SELECT r.id, bm25(terms) FROM terms JOIN records r ON r.rowid = terms.rowid "
+            "WHERE terms MATCH ?"
+        )
+        params: list[Any] = [match]
+        if doc_ids is not None and len(doc_ids) <= _MAX_FILTER:
+            sql += f" AND r.doc_id IN ({','.join('?' * len(doc_ids))})"
+            params += sorted(doc_ids)
+        sql += " ORDER BY bm25(terms), r.rowid LIMIT ? OFFSET ?"
+        params += [-1 if limit is None else limit, offset]
         with self._lock:
-            retriever, ids = self._retriever, self._ids
-        if retriever is None or not ids:
-            return []
-        tokens = self._tokenize([query])[0]
-        if not tokens:
-            return []
-        scores = retriever.get_scores(tokens)
-        order = scores.argsort()[::-1]
-        return [(ids[i], float(scores[i])) for i in order if scores[i] > 0]
+            rows = self._db().execute(sql, params).fetchall()
+        return [(i, -float(s)) for i, s in rows]  # FTS5's bm25() is lower-is-better

@@ -12,6 +12,7 @@ Hand-written over pathspec, charset-normalizer and pypdf rather than llama-index
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import re
@@ -276,8 +277,33 @@ def _pick_encoding(matches: list[Any]) -> str:
     return next((e for e in _PREFERRED if e in close), matches[0].encoding)
 
 
+# Byte-order marks, longest first: UTF-32 LE's begins with UTF-16 LE's.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# Undecodable (U+FFFD) and control characters other than whitespace: text has next to
+# none; random bytes decoded as any encoding are a large share of them.
+_GARBAGE = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufffd]")
+_GARBAGE_SHARE = 0.2
+
+
+def _bom_encoding(data: bytes) -> str | None:
+    """The UTF-16/32 codec that ``data``'s byte-order mark names, or None."""
+    return next((enc for bom, enc in _BOMS if data.startswith(bom)), None)
+
+
+def garbage_share(text: str) -> float:
+    """The share of ``text``'s characters that are undecodable or control characters."""
+    return (len(text) - len(_GARBAGE.sub("", text))) / max(1, len(text))
+
+
 def decode_bytes(data: bytes, name: str = "<bytes>") -> tuple[str, list[str]]:
-    r"""Decode ``data``: UTF-8 first, then a detected encoding; bad bytes are replaced.
+    r"""Decode ``data``: by its UTF-16/32 byte-order mark, else UTF-8, else a detected encoding.
+
+    Bad bytes are replaced (and counted in a warning).
 
     Args:
         data: the raw bytes.
@@ -287,16 +313,17 @@ def decode_bytes(data: bytes, name: str = "<bytes>") -> tuple[str, list[str]]:
         The text (``\\r\\n`` turned into ``\\n``, BOM removed) and warnings.
     """
     warnings: list[str] = []
+    bom = _bom_encoding(data)
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode(bom or "utf-8-sig")  # each codec drops the mark it names
     except UnicodeDecodeError:
         from charset_normalizer import from_bytes
 
-        encoding = _pick_encoding(list(from_bytes(data)))
+        encoding = bom or _pick_encoding(list(from_bytes(data)))
         text = data.decode(encoding, errors="replace")
         bad = text.count("\ufffd")
         warnings.append(
-            f"{name}: not UTF-8; decoded as {encoding}"
+            f"{name}: {'not UTF-8; ' if bom is None else ''}decoded as {encoding}"
             + (f" with {bad} undecodable byte(s) replaced" if bad else "")
         )
     return text.replace("\r\n", "\n").replace("\r", "\n"), warnings
@@ -396,9 +423,12 @@ def load_file(path: Path | str, doc_id: str | None = None) -> LoadedDocument | L
             text = _pdf_to_text(path)
         else:
             data = path.read_bytes()
-            if b"\x00" in data[:_SNIFF_BYTES]:
+            if b"\x00" in data[:_SNIFF_BYTES] and _bom_encoding(data) is None:
                 return LoadIssue(path=str(path), reason="binary file")
             text, warnings = decode_bytes(data, str(path))
+            if (share := garbage_share(text)) > _GARBAGE_SHARE:
+                reason = f"binary file ({share:.0%} undecodable or control characters)"
+                return LoadIssue(path=str(path), reason=reason)
             text = _html_to_text(text) if suffix in _HTML else strip_gutenberg(text)
     except Exception as e:  # one bad file is reported, never fatal for a folder
         return LoadIssue(path=str(path), reason=f"cannot read: {type(e).__name__}: {e}")

@@ -197,7 +197,8 @@ class IngestEvent(BaseModel):
     """Progress of an ingest, sent to ``on_progress`` callbacks.
 
     Attributes:
-        stage: ``"scan"``, ``"file"``, ``"embed"``, ``"skip"``, ``"prune"`` or ``"done"``.
+        stage: ``"scan"``, ``"wait"`` (for another writer), ``"file"``, ``"embed"``,
+            ``"skip"``, ``"prune"`` or ``"done"``.
         files_done: files finished so far.
         files_total: files found.
         chunks_embedded: chunks embedded so far.

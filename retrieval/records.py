@@ -16,15 +16,21 @@ from typing import Any
 from longdoc.retrieval.models import Chunk, DocumentInfo, LoadedDocument
 
 __all__ = [
+    "PENDING",
     "chunk_from_record",
     "chunk_id",
     "chunk_metadata",
     "current_versions",
     "document_info",
     "document_version",
+    "is_pending",
     "sibling_id",
     "version_of",
 ]
+
+# Set on every chunk of a version while it is being written, removed once all are stored:
+# records without it (written before it existed, or published) count as complete.
+PENDING = "pending"
 
 # Chunk fields stored only when set (code chunks).
 _OPTIONAL_KEYS = ("symbol", "symbol_kind", "line_start", "line_end", "language", "members")
@@ -44,6 +50,11 @@ def version_of(metadata: Mapping[str, Any]) -> str:
     return str(metadata.get("doc_version") or metadata["doc_hash"])
 
 
+def is_pending(metadata: Mapping[str, Any]) -> bool:
+    """Whether a stored chunk belongs to a version still being written (or whose ingest died)."""
+    return metadata.get(PENDING) is True
+
+
 def current_versions(metadatas: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """Each document's current version: the newest complete one, else the newest.
 
@@ -60,6 +71,8 @@ def current_versions(metadatas: Iterable[Mapping[str, Any]]) -> dict[str, str]:
             [0, int(m.get("doc_chunks", 0)), float(m.get("ingested_at", 0.0))],
         )
         v[0] += 1
+        if is_pending(m):
+            v[1] = -1  # a pending chunk: the version is not complete, whatever its count
     best: dict[str, tuple[bool, float, str]] = {}
     for (doc_id, version), (count, total, at) in seen.items():
         key = (count == total, at, version)

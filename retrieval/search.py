@@ -9,6 +9,7 @@ by the qualified names code chunks carry in their ``symbol`` metadata.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -18,6 +19,7 @@ from longdoc.retrieval.packing import reciprocal_rank_fusion
 from longdoc.retrieval.records import (
     chunk_from_record,
     current_versions,
+    is_pending,
     sibling_id,
     version_of,
 )
@@ -75,7 +77,9 @@ class Scope:
         return None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
     def admits(self, metadata: Mapping[str, Any]) -> bool:
-        """Whether the chunk stored with ``metadata`` is inside the scope."""
+        """Whether the chunk stored with ``metadata`` is inside the scope (and published)."""
+        if is_pending(metadata):
+            return False
         if self.doc_ids is not None and metadata["doc_id"] not in self.doc_ids:
             return False
         if self.languages is not None and metadata.get("language") not in self.languages:
@@ -143,26 +147,39 @@ class Searcher:
         return self._expand(hits, neighbours) if neighbours > 0 else hits
 
     def _dense(self, query: str, n: int, scope: Scope) -> _Ranked:
-        found = self.store.query(query, n, where=scope.where())
-        return [(r.id, score, chunk_from_record(r.text, r.metadata)) for r, score in found]
+        # Chunks of a version still being written are dropped here rather than by a Chroma
+        # filter, so a search costs the same as before when nothing is pending (the usual case).
+        want = n
+        while True:
+            found = self.store.query(query, want, where=scope.where())
+            kept = [
+                (r.id, score, chunk_from_record(r.text, r.metadata))
+                for r, score in found
+                if not is_pending(r.metadata)
+            ]
+            if len(kept) >= n or len(found) < want:
+                return kept[:n]
+            want *= 2
 
-    def _bm25_texts(self) -> tuple[list[str], list[str]]:
+    def lexical_texts(self) -> tuple[list[str], list[str]]:
+        """``(ids, texts)`` of every record as BM25 indexes them (for a rebuild)."""
+        from longdoc.retrieval.lexical import lexical_text
+
         ids, texts = [], []
         for i, t, m in self.store.get():
             ids.append(i)
-            header = m.get("header") or ""
-            texts.append(f"{header}\n{t}" if header else (t or ""))
+            texts.append(lexical_text(t, m))
         return ids, texts
 
     def _bm25(self, query: str, n: int, scope: Scope) -> _Ranked:
-        scored = self.bm25.ranked(query, expected=self.store.count(), fetch=self._bm25_texts)
         out: _Ranked = []
         page = max(4 * n, 64)
-        for start in range(0, len(scored), page):
-            batch = scored[start : start + page]
+        self.bm25.ensure(self.store.state, self.lexical_texts)
+        for start in itertools.count(0, page):
+            batch = self.bm25.scores(query, limit=page, offset=start, doc_ids=scope.doc_ids)
             rows = {i: (t, m) for i, t, m in self.store.get(ids=[i for i, _s in batch])}
             for i, s in batch:
-                if i not in rows:  # deleted since the index was built
+                if i not in rows:  # not (or no longer) in Chroma: a crashed or running writer's
                     continue
                 t, m = rows[i]
                 if not scope.admits(m):
@@ -170,6 +187,8 @@ class Searcher:
                 out.append((i, s, chunk_from_record(t or "", m)))
                 if len(out) >= n:
                     return out
+            if len(batch) < page:
+                return out
         return out
 
     def _expand(self, hits: list[SearchHit], n: int) -> list[SearchHit]:
@@ -189,7 +208,7 @@ class Searcher:
             extra = [
                 (i, chunk_from_record(rows[i][0] or "", rows[i][1]))
                 for p, i in wanted
-                if p == pos and i in rows
+                if p == pos and i in rows and not is_pending(rows[i][1])
             ]
             for i, c in sorted(extra, key=lambda ic: ic[1].ordinal):
                 out.append(SearchHit(id=i, chunk=c, score=h.score, mode="neighbour", rank=h.rank))
@@ -227,7 +246,7 @@ class Searcher:
         for i, m in rows:
             names = f"{m.get('symbol') or ''} {m.get('members') or ''}"
             found = symbol_match(names, name)
-            if found is None or current.get(m["doc_id"]) != version_of(m):
+            if found is None or is_pending(m) or current.get(m["doc_id"]) != version_of(m):
                 continue
             groups.setdefault((found[0], m["doc_id"], found[1]), []).append((int(m["ordinal"]), i))
         order = sorted(groups, key=lambda g: (g[0], g[1], min(groups[g])))
@@ -263,7 +282,7 @@ class Searcher:
         lexical = [
             i
             for i, _s in self.bm25.ranked(
-                query, expected=self.store.count(), fetch=self._bm25_texts
+                query, state=self.store.state, fetch=self.lexical_texts, doc_ids=docs.doc_ids
             )
             if i in owner
         ]

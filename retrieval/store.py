@@ -24,6 +24,8 @@ __all__ = ["Store", "make_client"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 _PAGE = 2000
+# Collection metadata key counting writes, so every client can tell its BM25 mirror is behind.
+GENERATION_KEY = "longdoc_generation"
 
 
 def make_client(settings: Settings) -> tuple[Any, str]:
@@ -132,6 +134,32 @@ class Store:
     def count(self) -> int:
         """Number of records."""
         return int(self._collection.count())
+
+    def _fresh_metadata(self) -> dict[str, Any]:
+        # The collection object caches the metadata it was opened with; other clients'
+        # bumps are seen only by asking the server (or the embedded database) again.
+        fresh = self.client.get_collection(self.name, embedding_function=None)
+        return dict(fresh.metadata or {})
+
+    def generation(self) -> int:
+        """How many writes the collection has seen (see :meth:`bump_generation`)."""
+        return int(self._fresh_metadata().get(GENERATION_KEY, 0))
+
+    def state(self) -> tuple[int, int]:
+        """``(generation, count)``: what a BM25 mirror compares itself with."""
+        return self.generation(), self.count()
+
+    def bump_generation(self) -> int:
+        """Count one write in the collection metadata; return the new generation.
+
+        Chroma has no atomic increment: two clients bumping at the same instant may
+        count one write; the record count, compared beside it, still tells a mirror
+        it is behind unless both writes left the count unchanged.
+        """
+        meta = self._fresh_metadata()  # modify() replaces the whole metadata: keep the rest
+        meta[GENERATION_KEY] = int(meta.get(GENERATION_KEY, 0)) + 1
+        self._collection.modify(metadata=meta)
+        return int(meta[GENERATION_KEY])
 
     def embed(self, texts: Sequence[str]) -> Any:
         """Embeddings of ``texts`` (normalised float32 array)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from longdoc.cli import main
 from longdoc.config import load_settings
 from longdoc.errors import DocumentsNotFoundError, UnknownLanguageError
 from longdoc.retrieval import Index
-from longdoc.retrieval.lexical import TOKENIZER_VERSION, Bm25Index, Tokenizer
+from longdoc.retrieval.lexical import TOKENIZER_VERSION, Tokenizer
 from longdoc.retrieval.search import symbol_match
 
 pytestmark = pytest.mark.slow
@@ -134,28 +133,21 @@ def test_bm25_finds_identifiers_across_spellings(index: Index) -> None:
     assert hits and hits[0].chunk.symbol == "parse_url_string"
 
 
-def test_an_index_saved_by_the_old_tokenizer_is_rebuilt(index: Index, data_dir: Path) -> None:
-    import bm25s
+def test_an_index_saved_by_another_tokenizer_is_rebuilt(index: Index, data_dir: Path) -> None:
+    import sqlite3
 
-    folder = index.bm25.folder
-    ids, texts = index.searcher._bm25_texts()
-    old = bm25s.BM25()  # what the previous release saved: bm25s's own tokens, no record
-    old.index(bm25s.tokenize(texts, stopwords="en", return_ids=False, show_progress=False))
-    shutil.rmtree(folder / "bm25")
-    old.save(str(folder / "bm25"))
-    (folder / "ids.json").write_text(json.dumps(ids))
-    (folder / "tokenizer.json").unlink()
+    index.search("user name", 1, mode="bm25")
+    with sqlite3.connect(index.bm25.path) as db:  # what another tokenizer version saved
+        db.execute("UPDATE terms SET tokens = 'nothing'")
+        old = json.dumps({"version": TOKENIZER_VERSION - 1, "stemmer": None})
+        db.execute("UPDATE meta SET value = ? WHERE key = 'tokenizer'", (old,))
 
     fresh = Index(COLLECTION, settings=load_settings(data_dir=data_dir))
-    hits = fresh.search("user name", 3, mode="bm25")  # old tokens have no "user" at all
+    hits = fresh.search("user name", 3, mode="bm25")  # the old rows have no "user" at all
     assert hits and hits[0].chunk.doc_id == "repo/web/profile.js"
-    saved = json.loads((folder / "tokenizer.json").read_text())
-    assert saved["version"] == TOKENIZER_VERSION
-
-    # An unknown version is not trusted either.
-    (folder / "tokenizer.json").write_text(json.dumps({"version": -1, "stemmer": None}))
-    again = Bm25Index(folder)
-    assert not again._load()
+    with sqlite3.connect(index.bm25.path) as db:
+        (saved,) = db.execute("SELECT value FROM meta WHERE key = 'tokenizer'").fetchone()
+    assert json.loads(saved) == Tokenizer().identity
 
 
 def test_symbol_match_tiers() -> None:

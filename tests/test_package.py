@@ -174,7 +174,7 @@ def test_every_library_the_package_imports_is_declared() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     extras = project["optional-dependencies"]
     runtime = {_canonical(r) for r in project["dependencies"]}
-    optional = {_canonical(r) for name in ("local", "onnx") for r in extras[name]}
+    optional = {_canonical(r) for name in ("local", "onnx", "postgres") for r in extras[name]}
     distributions = importlib.metadata.packages_distributions()
     undeclared = [
         f"{module} (imported by {where}; from {distributions.get(module)})"

@@ -1,4 +1,4 @@
-"""What every workflow run shares: run ids, the SQLite checkpointer, stored inputs, progress events.
+"""What every workflow run shares: run ids, the checkpointer, stored inputs, progress events.
 
 A run is identified by a run id. By default the id is derived from everything
 that determines the run (strategy, model, options, query, document), so running
@@ -25,10 +25,16 @@ import json
 import os
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import (
+    AbstractAsyncContextManager,
+    AsyncExitStack,
+    asynccontextmanager,
+    nullcontext,
+)
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel
 
@@ -49,6 +55,7 @@ __all__ = [
     "emit_progress",
     "last_result",
     "load_json",
+    "postgres_checkpointer",
     "run_or_resume",
     "save_json_atomic",
     "save_text_atomic",
@@ -157,10 +164,76 @@ async def checkpointer(data_dir: Path) -> AsyncIterator[Any]:
         yield saver
 
 
-def saver_scope(given: Any | None, data_dir: Path) -> AbstractAsyncContextManager[Any]:
-    """The caller's checkpointer as it is (the caller owns it), or ours under ``data_dir``."""
+# Postgres URLs whose tables this process has set up: setup() runs its migrations once.
+_POSTGRES_SET_UP: set[str] = set()
+# Any fixed 64-bit key: processes setting up one database at once take turns on it.
+_SETUP_LOCK_KEY = 0x6C6F6E67646F63
+
+
+@asynccontextmanager
+async def postgres_checkpointer(url: str) -> AsyncIterator[Any]:
+    """LangGraph's Postgres checkpointer on ``url``, shared by every process that uses it.
+
+    Raises:
+        MissingExtraError: the ``postgres`` extra is not installed.
+        CheckpointStoreError: the database cannot be reached or set up.
+    """
+    from longdoc._extras import import_extra
+    from longdoc.errors import CheckpointStoreError
+
+    aio = import_extra(
+        "langgraph.checkpoint.postgres.aio",
+        extra="postgres",
+        package="langgraph-checkpoint-postgres",
+        feature="the Postgres checkpointer (LONGDOC_CHECKPOINT_URL)",
+    )
+    import psycopg
+
+    async with AsyncExitStack() as stack:
+        try:
+            saver = await stack.enter_async_context(aio.AsyncPostgresSaver.from_conn_string(url))
+            if url not in _POSTGRES_SET_UP:
+                await _setup_postgres(saver)
+                _POSTGRES_SET_UP.add(url)
+        except psycopg.Error as e:
+            raise CheckpointStoreError(_redacted(url), str(e).strip()) from e
+        yield saver
+
+
+async def _setup_postgres(saver: Any) -> None:
+    """Create or migrate the checkpoint tables, one process at a time."""
+    # Two processes migrating at once can both try CREATE TABLE and one fail on a
+    # catalog conflict: a session advisory lock serialises them.
+    await saver.conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK_KEY,))
+    try:
+        await saver.setup()
+    finally:
+        await saver.conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK_KEY,))
+
+
+def _redacted(url: str) -> str:
+    """``url`` without its password, fit for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def saver_scope(
+    given: Any | None, data_dir: Path, url: str | None = None
+) -> AbstractAsyncContextManager[Any]:
+    """The checkpointer a run uses.
+
+    Args:
+        given: the caller's checkpointer, used as it is (the caller owns it).
+        data_dir: where our SQLite checkpointer lives when no ``url`` is set.
+        url: a ``postgresql://`` URL (``checkpoint_url``): checkpoints go there instead.
+    """
     if given is not None:
         return nullcontext(given)
+    if url:
+        return postgres_checkpointer(url)
     return checkpointer(data_dir)
 
 
@@ -279,7 +352,8 @@ class Workflow:
 
     Args:
         gateway: the model gateway (a default one from the environment when None).
-        checkpointer: a LangGraph checkpointer; default SQLite under the data dir.
+        checkpointer: a LangGraph checkpointer; default Postgres at the ``checkpoint_url``
+            setting when set, else SQLite under the data dir.
     """
 
     def __init__(self, gateway: Gateway | None, *, checkpointer: Any = None) -> None:
@@ -292,7 +366,11 @@ class Workflow:
         self._checkpointer = checkpointer
 
     def _saver(self) -> AbstractAsyncContextManager[Any]:
-        return saver_scope(self._checkpointer, self.gateway.settings.data_dir)
+        settings = self.gateway.settings
+        url = settings.checkpoint_url
+        return saver_scope(
+            self._checkpointer, settings.data_dir, url.get_secret_value() if url else None
+        )
 
     def run_dir(self, run_id: str) -> Path:
         """Where run ``run_id`` keeps its files (its plan, parts, chunks)."""

@@ -14,7 +14,7 @@ from typing import Any
 from longdoc.agents.baselines import answer_from_excerpts, single_pass_messages
 from longdoc.agents.chain import Task
 from longdoc.agents.gateway import Gateway
-from longdoc.errors import LongdocError
+from longdoc.errors import LongdocError, NoContextError
 from longdoc.retrieval.splitting import longest_prefix
 from longdoc.workflows.base import derive_run_id
 from longdoc.workflows.budget import tokens_left
@@ -103,6 +103,11 @@ async def rag(
         index: the shared :class:`~longdoc.retrieval.Index`.
         doc_ids: restrict retrieval to these documents (None: the whole index).
         answer_tokens: cap on the answer; default ``settings.max_output_tokens``.
+
+    Raises:
+        DocumentNotFoundError: a doc id is not in the index.
+        NoContextError: no chunk was retrieved (or none fits the window): nothing is
+            sent, since an answer from no excerpts would be the model's guess.
     """
     if not query:
         raise LongdocError("the rag strategy needs a question; use chain or vanilla to summarise")
@@ -116,13 +121,16 @@ async def rag(
         query, budget=int(budget * 0.95), count_tokens=gateway.count_tokens, doc_ids=doc_ids
     )
     excerpts = [p.text for p in passages]
+    source = ",".join(doc_ids) if doc_ids else "index"
+    if not excerpts:
+        raise NoContextError("rag", source, query)
     answer = await answer_from_excerpts(
         gateway, "qa", query, excerpts, answer_tokens=answer_tokens, stage="rag"
     )
     return RagResult(
         answer=answer,
         query=query,
-        source=",".join(doc_ids) if doc_ids else "index",
+        source=source,
         run_id=derive_run_id("rag", query=query, docs=doc_ids),
         parts=len(excerpts),
         usage=gateway.usage() - start,

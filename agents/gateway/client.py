@@ -13,7 +13,10 @@ What every call gets:
 * one concurrency bound per gateway (``max_concurrency`` requests in flight,
   whichever event loops and threads the calls come from);
 * an explicit timeout and tenacity retries with jittered exponential backoff on
-  timeouts, connection errors, 429 (honouring ``Retry-After``) and 5xx;
+  timeouts, connection errors, 429 (honouring ``Retry-After``), 5xx, a 200 whose
+  body is cut short, and an empty reply (or one cut off by the length limit where
+  a whole one is required): at most ``retries`` retries and ``retry_budget_seconds``
+  of waiting; an unusable reply never leaves the gateway, so it is never cached;
 * the persistent response cache at temperature 0, and the usage ledger;
 * for ``local``, decoding parameters that keep the small embedded model from
   looping (``local_repeat_penalty``, ``local_dry_multiplier``), sent per call.
@@ -26,13 +29,14 @@ litellm's process-wide settings stay the user's: ``drop_params`` goes per call.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from longdoc._portal import Portal
 from longdoc.agents.gateway._litellm import litellm
@@ -42,7 +46,11 @@ from longdoc.agents.gateway.cache import ResponseCache, cache_key
 from longdoc.agents.gateway.endpoint import Endpoint, _resolve_endpoint
 from longdoc.agents.gateway.ledger import Ledger, Usage
 from longdoc.agents.gateway.retry import (
+    BackoffBudget,
+    IncompleteReply,
     RetryWait,
+    connection_failure,
+    is_timeout,
     is_transient,
     programming_error_in,
     status_code_of,
@@ -56,11 +64,20 @@ from longdoc.agents.gateway.structured import (
 )
 from longdoc.agents.gateway.types import Completion, Messages, as_messages
 from longdoc.config import Settings, load_settings
-from longdoc.errors import ContextWindowError, ModelCallError, StructuredOutputError
+from longdoc.errors import (
+    ContextWindowError,
+    IncompleteReplyError,
+    ModelCallError,
+    ModelConnectionError,
+    StructuredOutputError,
+    TruncatedOutputError,
+)
 
 __all__ = ["Gateway", "local_decoding"]
 
 T = TypeVar("T", bound=BaseModel)
+
+_log = logging.getLogger(__name__)
 
 
 R = TypeVar("R")
@@ -77,6 +94,21 @@ def local_decoding(settings: Settings) -> dict[str, float]:
         "repeat_penalty": settings.local_repeat_penalty,
         "dry_multiplier": settings.local_dry_multiplier,
     }
+
+
+def _unusable(text: str, finish_reason: str | None, require_complete: bool) -> bool:
+    """Whether a reply is no answer: empty, or cut short by the length limit where that matters."""
+    return not text.strip() or (require_complete and finish_reason == "length")
+
+
+_CUT = "the reply was cut off by the length limit before it ended; answer shorter"
+
+
+def _parse_whole(reply: Completion, model: type[T]) -> T:
+    """Validate a structured reply; one cut off by the length limit is refused unread."""
+    if reply.finish_reason == "length":
+        raise ParseFailure(_CUT)
+    return parse_model(reply.text, model)
 
 
 class Gateway:
@@ -135,7 +167,7 @@ class Gateway:
     def cache(self) -> ResponseCache | None:
         """The response cache, or None when caching is off."""
         if self._cache_on and self._cache is None:
-            self._cache = ResponseCache(self.settings.data_dir / "cache" / "responses.sqlite3")
+            self._cache = ResponseCache.for_settings(self.settings)
         return self._cache if self._cache_on else None
 
     def usage(self) -> Usage:
@@ -171,6 +203,7 @@ class Gateway:
         stop: list[str] | None = None,
         cache: bool | None = None,
         prompt_tokens_at_most: int | None = None,
+        require_complete: bool = False,
         **params: Any,
     ) -> Completion:
         """Complete a prompt or chat.
@@ -187,6 +220,9 @@ class Gateway:
                 has already proven (e.g. a part split to an exact budget). When it shows
                 the call fits, the gateway skips counting the prompt itself: on a served
                 model that count is an HTTP round trip per call.
+            require_complete: a reply cut off by the length limit (``finish_reason``
+                "length") is retried like a failure, not returned (structured output
+                sets it). An empty reply is retried always.
             **params: other OpenAI parameters (``response_format``, ``seed``...).
 
         Returns:
@@ -194,7 +230,10 @@ class Gateway:
 
         Raises:
             ContextWindowError: the prompt plus ``max_tokens`` cannot fit; nothing sent.
-            ModelCallError: the call failed after retries or with a non-retried error.
+            ModelCallError: the call failed after retries or with a non-retried error;
+                :class:`~longdoc.errors.ModelConnectionError` when nothing answered at
+                the URL, :class:`~longdoc.errors.IncompleteReplyError` when every reply
+                was empty (or cut off, with ``require_complete``).
         """
         messages = as_messages(prompt, system)
         endpoint = self._endpoint or await self._aendpoint()
@@ -217,6 +256,9 @@ class Gateway:
         store = self.cache if use_cache else None
         if store is not None and key is not None:
             hit = await asyncio.to_thread(store.get, key)
+            # An unusable reply stored before it was refused (an older version) is no answer.
+            if hit is not None and _unusable(hit.text, hit.finish_reason, require_complete):
+                hit = None
             if hit is not None:
                 self.ledger.record_call(
                     stage,
@@ -227,7 +269,15 @@ class Gateway:
                     cached=True,
                 )
                 return hit.model_copy(update={"cached": True, "attempts": 0})
-        completion = await self._send(endpoint, messages, call, stage, prompt_tokens)
+        completion = await self._send(
+            endpoint,
+            messages,
+            call,
+            stage,
+            prompt_tokens,
+            require_complete=require_complete,
+            prompt_bound=prompt_tokens or prompt_tokens_at_most,
+        )
         if store is not None and key is not None:
             await asyncio.to_thread(store.put, key, completion)
         return completion
@@ -243,14 +293,19 @@ class Gateway:
         call: dict[str, Any],
         stage: str,
         counted_prompt_tokens: int | None,
+        *,
+        require_complete: bool = False,
+        prompt_bound: int | None = None,
     ) -> Completion:
         """Send with bounded concurrency and retries; record the ledger."""
         started = time.perf_counter()
         attempts = 0
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.settings.retries + 1),
+            stop=stop_after_attempt(self.settings.retries + 1)
+            | BackoffBudget(self.settings.retry_budget_seconds),
             wait=RetryWait(initial=0.5, maximum=self.settings.retry_max_wait),
             retry=retry_if_exception(is_transient),
+            before_sleep=self._log_retry(endpoint, stage, messages, prompt_bound),
             reraise=True,
             sleep=self._sleep,
         )
@@ -261,6 +316,8 @@ class Gateway:
                     # The slot is held per attempt, not across backoff waits.
                     async with self._bound:
                         reply = await self._request(endpoint, messages, call)
+                    if _unusable(reply.text, reply.finish_reason, require_complete):
+                        raise IncompleteReply(reply.finish_reason, reply.text)
         except Exception as e:
             seconds = time.perf_counter() - started
             self.ledger.record_failure(stage, requests=attempts, seconds=seconds)
@@ -269,13 +326,7 @@ class Gateway:
                 raise
             if bug is not None:  # litellm's wrapper around it adds nothing
                 raise bug from None
-            raise ModelCallError(
-                str(e).strip() or type(e).__name__,
-                model=endpoint.litellm_model,
-                stage=stage,
-                attempts=attempts,
-                status_code=status_code_of(e),
-            ) from e
+            raise self._failure(e, endpoint, stage, attempts) from e
         seconds = time.perf_counter() - started
         prompt_tokens = reply.prompt_tokens or counted_prompt_tokens
         if not prompt_tokens:  # a server that reports no usage, and a call not counted before
@@ -298,6 +349,61 @@ class Gateway:
             attempts=attempts,
             seconds=seconds,
         )
+
+    def _failure(
+        self, e: Exception, endpoint: Endpoint, stage: str, attempts: int
+    ) -> ModelCallError:
+        """The typed error of a call that failed on the wire or at the model."""
+        model = endpoint.litellm_model
+        if isinstance(e, IncompleteReply):
+            return IncompleteReplyError(
+                e.finish_reason, e.text, model=model, stage=stage, attempts=attempts
+            )
+        reason = connection_failure(e)
+        if reason is not None:
+            url = endpoint.api_base or model
+            return ModelConnectionError(url, reason, model=model, stage=stage, attempts=attempts)
+        return ModelCallError(
+            str(e).strip() or type(e).__name__,
+            model=model,
+            stage=stage,
+            attempts=attempts,
+            status_code=status_code_of(e),
+        )
+
+    def _log_retry(
+        self, endpoint: Endpoint, stage: str, messages: Messages, prompt_bound: int | None
+    ) -> Callable[[RetryCallState], Awaitable[None]]:
+        """Tenacity's before_sleep: say what is retried, and what a timed-out resend costs."""
+
+        async def log(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            if error is None:
+                return
+            wait = state.upcoming_sleep
+            if is_timeout(error):
+                tokens = prompt_bound or await self.acount_messages(messages)
+                _log.warning(
+                    "%s (stage %r) timed out after %.1f s; retry %d in %.1f s resends a prompt "
+                    "of %d tokens",
+                    endpoint.litellm_model,
+                    stage,
+                    self.settings.request_timeout,
+                    state.attempt_number,
+                    wait,
+                    tokens,
+                )
+            else:
+                _log.info(
+                    "%s (stage %r) failed (%s); retry %d in %.1f s",
+                    endpoint.litellm_model,
+                    stage,
+                    str(error).strip().splitlines()[0][:200] if str(error).strip() else "",
+                    state.attempt_number,
+                    wait,
+                )
+
+        return log
 
     async def _request(
         self, endpoint: Endpoint, messages: Messages, call: dict[str, Any]
@@ -346,24 +452,32 @@ class Gateway:
         The schema goes into the system message, and, for servers that support
         it (vLLM, llama.cpp), also into ``response_format`` so decoding is
         constrained. An answer that does not validate gets one repair call
-        showing the model its answer and the error.
+        showing the model its answer and the error; so does one cut off by the
+        length limit (never parsed: a cut object may still validate, without what
+        was cut; not retried as it is: a model cuts the same answer the same way).
+        An empty reply is retried (see :meth:`acomplete`).
 
         Raises:
-            StructuredOutputError: still invalid after the repair, with the raw text.
+            StructuredOutputError: still invalid after the repair, with the raw text;
+                :class:`~longdoc.errors.TruncatedOutputError` (with ``finish_reason``)
+                when the repair was cut off too.
         """
         messages = with_schema(as_messages(prompt, system), response_model)
         if self._server_side_schema():
             kwargs.setdefault("response_format", response_format(response_model))
         first = await self.acomplete(messages, stage=stage, **kwargs)
         try:
-            return parse_model(first.text, response_model)
+            return _parse_whole(first, response_model)
         except ParseFailure as e:
             retry_messages = repair_messages(messages, first.text, str(e))
         second = await self.acomplete(retry_messages, stage=f"{stage}:repair", **kwargs)
         try:
-            return parse_model(second.text, response_model)
+            return _parse_whole(second, response_model)
         except ParseFailure as e:
-            raise StructuredOutputError(response_model.__name__, second.text, str(e)) from e
+            name = response_model.__name__
+            if second.finish_reason == "length":
+                raise TruncatedOutputError(name, second.text, str(e)) from e
+            raise StructuredOutputError(name, second.text, str(e)) from e
 
     # --- sync wrappers ------------------------------------------------------------------
     def _run(self, coro: Coroutine[Any, Any, R]) -> R:

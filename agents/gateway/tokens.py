@@ -21,7 +21,9 @@ that call is litellm's approximate one, with a :class:`RuntimeWarning` once per
 outage (the window check then rests on an estimate), and the server is asked
 again on the next call: an approximate count is never memoised, nor taken for
 good. A server that answers that it has no ``/tokenize`` (a 4xx to the probe)
-is counted with litellm, as documented above.
+is counted with litellm, as documented above. So is a server whose ``/tokenize``
+answers in another dialect than the one expected (a ``hosted_vllm/`` model served
+by llama.cpp, say): one :class:`RuntimeWarning`, then litellm for good.
 """
 
 from __future__ import annotations
@@ -112,6 +114,9 @@ class TokenCounter:
                 return self._memo[digest]
         try:
             value = int(exact())
+        except _DialectError as e:
+            self._give_up(e)
+            return int(approximate())
         except httpx.HTTPError as e:
             self._warn_once(e)
             return int(approximate())  # not memoised: the server is asked again next time
@@ -135,6 +140,17 @@ class TokenCounter:
             "may overflow the context window",
             RuntimeWarning,
             stacklevel=2,
+        )
+
+    def _give_up(self, error: _DialectError) -> None:
+        # Another dialect does not heal like an outage: asking again would fail again.
+        with self._lock:
+            self._kind = "none"
+        warnings.warn(
+            f"the tokenizer of {self.server_url} answers in another /tokenize dialect "
+            f"({error}); token counts are litellm's approximate ones from now on",
+            RuntimeWarning,
+            stacklevel=3,
         )
 
     def _post(
@@ -196,7 +212,7 @@ class TokenCounter:
         elif kind == "vllm" and self._template_ok:
             body = {"model": self.server_model, "messages": messages, "add_generation_prompt": True}
             got = self._post("/tokenize", body)
-            if got is not None and "count" in got:
+            if got is not None and isinstance(got.get("count"), int):
                 return int(got["count"])
             self._template_ok = False
         if kind == "none":
@@ -210,8 +226,19 @@ class TokenCounter:
         return int(litellm().token_counter(model=self.litellm_model, **kwargs))
 
 
+class _DialectError(Exception):
+    """The server's 200 answer to ``/tokenize`` is not in the dialect spoken to it."""
+
+
 def _field(got: dict[str, Any] | None, name: str) -> Any:
-    """``got[name]`` from the server's answer; its absence is the server's failure."""
-    if got is None or name not in got:
-        raise httpx.DecodingError(f"the tokenizer's answer lacks {name!r}")
-    return got[name]
+    """``got[name]`` from the server's answer, checked for the dialect's type.
+
+    Raises:
+        _DialectError: the answer lacks ``name``, or its value has another type.
+    """
+    value = got.get(name) if got is not None else None
+    expected = list if name == "tokens" else int
+    if not isinstance(value, expected) or isinstance(value, bool):
+        keys = sorted(got) if got is not None else []
+        raise _DialectError(f"expected {name!r}, got the keys {keys}")
+    return value

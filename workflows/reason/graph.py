@@ -362,6 +362,10 @@ class RetrieveThenReason(Workflow):
             doc_ids: with no ``source``: the indexed documents to search (None: all).
             run_id: name or resume a run; default derived from the inputs.
 
+        A run whose search finds no candidate text calls no model and says so with
+        ``parts == 0`` (and the ``not_found`` answer), not an error: ``auto`` escalates
+        it to the chain; ``longdoc ask`` reports it as :class:`NoContextError`.
+
         Raises:
             LongdocError: no question, or both ``source`` and ``doc_ids`` given.
             DocumentNotFoundError: a doc id is not in the index.

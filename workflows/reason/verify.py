@@ -17,6 +17,7 @@ from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from longdoc._delimiters import MARKED_AFTER
 from longdoc.errors import ReasonerOutputError
 
 __all__ = [
@@ -150,12 +151,18 @@ def _fold(ch: str) -> str:
 def normalise(text: str) -> Normalised:
     """Fold quotes, dashes, ellipses and compatibility forms; collapse whitespace and dash runs.
 
+    A backslash right after ``<`` or ``[`` (the mark of :func:`~longdoc._delimiters.neutralise`)
+    is dropped, so a quote copied from a neutralised excerpt matches the document's own text.
+
     Returns:
         The normalised text and the original offset of each of its characters.
     """
     out: list[str] = []
     origin: list[int] = []
     for i, ch in enumerate(text):
+        # The mark neutralise puts in a tag the model saw ("<\\/notes>"): skipped on both sides.
+        if ch == "\\" and i and text[i - 1] in MARKED_AFTER:
+            continue
         for c in _fold(ch):
             if c.isspace():
                 c = " "

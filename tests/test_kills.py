@@ -1,0 +1,255 @@
+"""Real kills: the CLI SIGKILLed at a chosen point, then run again (issue 16, section 1).
+
+Each test runs the command once uninterrupted (the reference, its own data dir), once
+in a process killed at a known point (a write blocked by ``kill_support``, or a model
+request held by the fake server), then again to completion; the server counts the
+calls. Required: no finished model call repeated, no chunk lost or duplicated, and
+the same output as the reference. Also here: what readers see of a killed ingest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kill_support import kill, spawn_cli, wait_until
+from retrieval_support import write
+
+from longdoc.cli import main
+from longdoc.config import load_settings
+from longdoc.errors import IncompleteDocumentError
+from longdoc.retrieval import Index
+from longdoc.retrieval.store import Store
+from longdoc.testing.fake_openai import FakeOpenAI
+
+pytestmark = pytest.mark.slow
+
+TOPICS = ["whales", "bread", "comets", "violins", "glaciers", "beetles", "ferries", "tulips"]
+
+
+def _prose(topic: str, paragraphs: int) -> str:
+    """Paragraphs about ``topic``, each different (so every chunk has its own text)."""
+    return "\n\n".join(
+        f"Note {i} on {topic}: the {topic} of section {i} differ from those of section "
+        f"{i + 1} in size, colour, age and origin, as record {i * 7} of the {topic} "
+        f"survey shows; observers counted {i * 13} of them near station {i}."
+        for i in range(paragraphs)
+    )
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small chunks, one embedding per batch: one Chroma write holds 4 chunks."""
+    monkeypatch.setenv("LONGDOC_CHUNK_SIZE", "40")
+    monkeypatch.setenv("LONGDOC_CHUNK_OVERLAP", "4")
+    monkeypatch.setenv("LONGDOC_EMBED_BATCH_SIZE", "1")
+
+
+def _use(monkeypatch: pytest.MonkeyPatch, data: Path) -> Index:
+    monkeypatch.setenv("LONGDOC_DATA_DIR", str(data))
+    return Index(settings=load_settings())
+
+
+def _interrupt_ingest(docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Index:
+    """Ingest ``docs`` in a process SIGKILLed as it begins its 3rd Chroma write."""
+    index = _use(monkeypatch, tmp_path / "killed")
+    marker = tmp_path / "blocked"
+    marker.unlink(missing_ok=True)
+    proc = spawn_cli(["ingest", str(docs)], tmp_path, block_write=3, marker=marker)
+    wait_until(marker.exists, proc, "the third write")
+    kill(proc)
+    return index
+
+
+# --- ingest -------------------------------------------------------------------------------------
+def test_a_killed_ingest_hides_the_half_written_version_and_a_rerun_completes_it(
+    small_chunks: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    docs = tmp_path / "docs"
+    write(docs / "a.txt", _prose("whales", 2))  # one write of at most 4 chunks
+    write(docs / "b.txt", _prose("comets", 14))  # several writes
+    write(docs / "c.txt", _prose("tulips", 2))
+    ref = _use(monkeypatch, tmp_path / "ref")
+    assert main(["ingest", str(docs)]) == 0
+    expected = {d.doc_id: d for d in ref.list_documents()}
+    b_id = next(i for i in expected if i.endswith("b.txt"))
+    assert expected[b_id].chunks > 8  # b needs 3 writes or more: it is cut in the middle
+
+    killed = _interrupt_ingest(docs, tmp_path, monkeypatch)
+    listed = [d.doc_id for d in killed.list_documents()]
+    assert listed == [i for i in expected if i.endswith("a.txt")]  # b half written, c never
+    with pytest.raises(IncompleteDocumentError) as caught:
+        killed.document_text(b_id)
+    assert (caught.value.doc_id, caught.value.stored) == (b_id, 4)
+    assert caught.value.expected == expected[b_id].chunks
+    assert f"{b_id} is incomplete: 4 of {expected[b_id].chunks} chunks stored" in str(caught.value)
+    for reader in (killed.get_document, killed.read_document):
+        with pytest.raises(IncompleteDocumentError):
+            reader(b_id)
+    capsys.readouterr()
+    assert main(["index", "show", b_id]) != 0  # the CLI refuses it in one line, no traceback
+    assert "is incomplete: 4 of" in capsys.readouterr().err
+    for mode in ("dense", "bm25", "hybrid"):
+        hits = killed.search("comets survey station", 10, mode=mode)  # type: ignore[arg-type]
+        assert hits and all(h.chunk.doc_id != b_id for h in hits), mode
+
+    assert main(["ingest", str(docs)]) == 0  # the same command again
+    again = {d.doc_id: d for d in killed.list_documents()}
+    assert {i: (d.chunks, d.content_hash) for i, d in again.items()} == {
+        i: (d.chunks, d.content_hash) for i, d in expected.items()
+    }
+    assert killed.store.count() == ref.store.count() == sum(d.chunks for d in expected.values())
+    for doc_id in expected:
+        assert killed.document_text(doc_id) == ref.document_text(doc_id)
+    hits = killed.search("comets survey station", 30, mode="hybrid")
+    assert len({h.id for h in hits}) == len(hits) and {h.chunk.doc_id for h in hits} >= {b_id}
+
+    # A changed b.txt, killed again as its new version is half written: the old one stays.
+    before = killed.list_documents()
+    old_text = killed.document_text(b_id)
+    write(docs / "b.txt", _prose("comets", 14).replace("comets", "ferries"))
+    _interrupt_ingest(docs, tmp_path, monkeypatch)  # a and c unchanged: writes 1, 2 are b's
+    assert killed.list_documents() == before
+    assert killed.document_text(b_id) == old_text
+    hits = killed.search("ferries survey station", 20, mode="bm25")
+    assert hits and all("ferries" not in h.chunk.text for h in hits)  # new chunks not searchable
+
+    embedded: list[str] = []
+    real = Store.upsert
+
+    def counting(store: Store, ids: list[str], *args: Any, **kwargs: Any) -> None:
+        embedded.extend(ids)
+        real(store, ids, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "upsert", counting)
+    assert main(["ingest", str(docs)]) == 0
+    info = killed.get_document(b_id)
+    assert killed.store.count() == sum(d.chunks for d in killed.list_documents())
+    text = killed.document_text(b_id)
+    assert "comets" not in text and text.count("ferries") == old_text.count("comets")
+    assert len(embedded) == info.chunks - 8  # the 8 chunks stored before the kill are kept
+
+
+# --- ask ----------------------------------------------------------------------------------------
+class HoldAt:
+    """A responder that holds the ``n``-th request until released (the client is killed then)."""
+
+    def __init__(self, reply: Any) -> None:
+        self.reply = reply
+        self.n = 0
+        self.seen = 0
+        self.arrived, self.release = threading.Event(), threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, request: dict[str, Any]) -> str:
+        with self._lock:
+            self.seen += 1
+            hold = self.seen == self.n
+        if hold:
+            self.arrived.set()
+            self.release.wait(60)
+        return str(self.reply(request))
+
+
+def _prompt(request: dict[str, Any]) -> str:
+    return json.dumps(request["messages"], sort_keys=True)
+
+
+def _notes(request: dict[str, Any]) -> str:
+    """A chain reply that depends on the whole prompt, so a wrong resume changes the answer."""
+    return "notes " + hashlib.sha256(_prompt(request).encode()).hexdigest()[:12]
+
+
+EXCERPT_ID = '<excerpt id="'
+
+
+def _extract_or_reason(request: dict[str, Any]) -> str:
+    """Extractor: the first sentence of each excerpt; reasoner: the first fact it was shown."""
+    import re
+
+    found = re.findall(
+        r'<excerpt id="(\w+)">\n(.*?)\n</excerpt>', request["messages"][-1]["content"], re.S
+    )
+    if found and found[0][0].startswith("F"):
+        return json.dumps({"answer": f"from {found[0][0]}", "facts": [found[0][0]]})
+    return json.dumps({"sentences": [{"chunk": t, "sentence": x.split(": ")[0]} for t, x in found]})
+
+
+def _kill_and_rerun(
+    args: list[str],
+    hold: HoldAt,
+    points: list[int],
+    server: FakeOpenAI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Run ``args`` uninterrupted, then killed at each of ``points`` in turn, then to the end.
+
+    ``points[i]`` is the request of the ``i``-th killed run that is held (and never
+    answered): that run finishes ``points[i] - 1`` calls first.
+    """
+    monkeypatch.setenv("LONGDOC_MAX_CONCURRENCY", "1")  # one request in flight: the held one
+    server.responder = hold
+    monkeypatch.setenv("LONGDOC_DATA_DIR", str(tmp_path / "ref"))
+    assert main(args) == 0
+    reference = json.loads(capsys.readouterr().out)
+    ref_calls = Counter(_prompt(r) for r in server.requests)
+    assert len(server.requests) > sum(p - 1 for p in points)  # every kill lands before the end
+
+    monkeypatch.setenv("LONGDOC_DATA_DIR", str(tmp_path / "killed"))
+    finished: list[str] = []
+    for at in points:
+        start = len(server.requests)
+        hold.n, hold.seen = at, 0
+        hold.arrived.clear()
+        hold.release.clear()
+        proc = spawn_cli(args, tmp_path)
+        try:
+            wait_until(hold.arrived.is_set, proc, f"model request {at}")
+            kill(proc)
+        finally:
+            hold.release.set()
+        done = [_prompt(r) for r in server.requests[start:]][:-1]  # the last one was held
+        assert len(done) == at - 1 and not set(done) & set(finished)  # nothing finished asked again
+        finished += done
+
+    hold.n = 0
+    start = len(server.requests)
+    assert main(args) == 0  # the same command again, to the end
+    result = json.loads(capsys.readouterr().out)
+    rerun = Counter(_prompt(r) for r in server.requests[start:])
+    assert not set(finished) & set(rerun)  # no finished call asked again
+    assert Counter(finished) + rerun == ref_calls  # and every other call asked once
+    assert result["answer"] == reference["answer"]
+    assert result.get("citations") == reference.get("citations")
+
+
+def test_a_killed_chain_resumes_without_repeating_a_finished_call(
+    server: FakeOpenAI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    book = write(tmp_path / "book.txt", _prose("violins", 80))
+    args = ["ask", "What differs?", "--file", str(book), "--strategy", "chain", "--json"]
+    _kill_and_rerun(args, HoldAt(_notes), [2, 3], server, tmp_path, monkeypatch, capsys)
+
+
+def test_a_killed_reason_run_resumes_without_repeating_a_finished_call(
+    server: FakeOpenAI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    book = write(tmp_path / "book.txt", _prose("beetles", 60))
+    args = ["ask", "What differs?", "--file", str(book), "--strategy", "reason", "--json"]
+    _kill_and_rerun(args, HoldAt(_extract_or_reason), [2, 2], server, tmp_path, monkeypatch, capsys)
