@@ -58,7 +58,11 @@ class Settings(BaseSettings):
         description="litellm model string: 'local' (embedded llama.cpp), "
         "'hosted_vllm/<name>' with api_base, or any litellm provider string.",
     )
-    api_base: str | None = Field(None, description="Base URL of an OpenAI-compatible server.")
+    api_base: str | None = Field(
+        None,
+        description="Base URL of an OpenAI-compatible server; several replicas of one model "
+        "comma-separated (a list in the TOML) are load-balanced through litellm's Router.",
+    )
     api_key: SecretStr | None = Field(None, description="API key sent to the model server.")
     context_window: int = Field(8192, ge=256, description="The model's context window in tokens.")
     max_output_tokens: int = Field(
@@ -82,6 +86,18 @@ class Settings(BaseSettings):
         gt=0,
         description="Most seconds one call waits between its retries in all (Retry-After "
         "included); the call gives up at this or at `retries`, whichever comes first.",
+    )
+    routing_strategy: Literal["simple-shuffle", "least-busy"] = Field(
+        "simple-shuffle",
+        description="How calls are spread over several api_base replicas (litellm Router).",
+    )
+    replica_max_parallel: int = Field(
+        0, ge=0, description="Requests in flight at once per replica; 0 = no per-replica limit."
+    )
+    replica_cooldown_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a replica whose request failed is left out of the rotation.",
     )
     cache: bool = Field(True, description="Persistent response cache for calls at temperature 0.")
     cache_max_mb: float = Field(
@@ -278,6 +294,23 @@ class Settings(BaseSettings):
         12, ge=5, le=100, description="Word n-gram length that counts as a repeat across sections."
     )
 
+    @field_validator("api_base", mode="before")
+    @classmethod
+    def _join_replicas(cls, value: Any) -> Any:
+        # The TOML may give a list; one comma-separated string keeps a single type everywhere.
+        if isinstance(value, (list, tuple)):
+            return ",".join(str(v) for v in value)
+        return value
+
+    @field_validator("api_base")
+    @classmethod
+    def _check_api_base(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if any(not part.strip() for part in value.split(",")):
+            raise ValueError("an empty replica URL in the comma-separated list")
+        return value
+
     @field_validator("checkpoint_url")
     @classmethod
     def _check_checkpoint_url(cls, url: SecretStr | None) -> SecretStr | None:
@@ -305,6 +338,13 @@ class Settings(BaseSettings):
         if self.gguf is not None and not self.gguf.is_file():
             raise ValueError(f"gguf file not found: {self.gguf}")
         return self
+
+    @property
+    def api_bases(self) -> tuple[str, ...]:
+        """Every replica's base URL, in the order given (empty without ``api_base``)."""
+        if not self.api_base:
+            return ()
+        return tuple(part.strip().rstrip("/") for part in self.api_base.split(","))
 
     @property
     def is_local(self) -> bool:

@@ -326,6 +326,8 @@ def _print_result(result: Any, args: argparse.Namespace, err: Any) -> None:
         f"run {result.run_id}{resumed}[/]",
         highlight=False,
     )
+    if replicas := (auto or result).usage.replicas_line():  # several endpoints: who served
+        err.print(f"[dim]{replicas}[/]", highlight=False)
     if auto is not None:
         r = auto.route
         first = ""

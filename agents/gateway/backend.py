@@ -10,7 +10,6 @@ from longdoc.agents.gateway.types import Messages
 __all__ = ["BackendReply", "Counter", "ModelBackend"]
 
 
-
 class Counter(Protocol):
     """Counts tokens for one model (see :class:`~longdoc.agents.tokens.TokenCounter`)."""
 
@@ -49,3 +48,5 @@ class BackendReply:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str = "stop"
+    # The replica's base URL that answered, when calls are spread over several.
+    replica: str | None = None

@@ -18,7 +18,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,7 +157,7 @@ class ResponseCache:
         # on a read-to-write upgrade while another process writes.
         self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _when_unlocked(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
             # In WAL mode NORMAL survives a killed process (our failure mode) and skips an
             # fsync per write, which would otherwise dominate a cached call's cost.
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -296,3 +296,22 @@ class ResponseCache:
         """Close the database connection."""
         with self._lock:
             self._db.close()
+
+
+def _when_unlocked(switch: Callable[[], object]) -> None:
+    """Run ``switch`` (the WAL switch), retrying while another process holds the file.
+
+    SQLite answers "database is locked" at once, without its busy timeout, when two
+    processes open a new database together and both switch it to WAL.
+    """
+    from tenacity import retry, retry_if_exception, stop_after_delay, wait_random_exponential
+
+    def locked(e: BaseException) -> bool:
+        return isinstance(e, sqlite3.OperationalError) and "locked" in str(e)
+
+    retry(
+        retry=retry_if_exception(locked),
+        wait=wait_random_exponential(multiplier=0.02, max=0.5),
+        stop=stop_after_delay(30),
+        reraise=True,
+    )(switch)()

@@ -45,6 +45,12 @@ from longdoc.agents.gateway.bound import ConcurrencyBound
 from longdoc.agents.gateway.cache import ResponseCache, cache_key
 from longdoc.agents.gateway.endpoint import Endpoint, _resolve_endpoint
 from longdoc.agents.gateway.ledger import Ledger, Usage
+from longdoc.agents.gateway.replicas import (
+    ROUTE,
+    make_router,
+    replica_of_error,
+    replica_of_response,
+)
 from longdoc.agents.gateway.retry import (
     BackoffBudget,
     IncompleteReply,
@@ -139,8 +145,14 @@ class Gateway:
         self._cache: ResponseCache | None = None
         self._endpoint: Endpoint | None = None
         self._endpoint_lock = threading.Lock()
+        self._router: Any = None  # litellm's Router, built on first use with several replicas
         # One bound for every loop and thread that calls this gateway (see bound.py).
-        self._bound = ConcurrencyBound(self.settings.max_concurrency)
+        limit = self.settings.max_concurrency
+        replicas = len(self.settings.api_bases)
+        if replicas > 1 and self.settings.replica_max_parallel:
+            # The Router refuses (429) a request past a replica's limit instead of queueing it.
+            limit = min(limit, replicas * self.settings.replica_max_parallel)
+        self._bound = ConcurrencyBound(limit)
         self._portal: Portal | None = None
         self._portal_lock = threading.Lock()
         # Replaceable so tests can record backoff waits instead of sleeping.
@@ -315,7 +327,7 @@ class Gateway:
                     attempts += 1
                     # The slot is held per attempt, not across backoff waits.
                     async with self._bound:
-                        reply = await self._request(endpoint, messages, call)
+                        reply = await self._attempt(endpoint, messages, call)
                     if _unusable(reply.text, reply.finish_reason, require_complete):
                         raise IncompleteReply(reply.finish_reason, reply.text)
         except Exception as e:
@@ -361,7 +373,7 @@ class Gateway:
             )
         reason = connection_failure(e)
         if reason is not None:
-            url = endpoint.api_base or model
+            url = replica_of_error(e) or endpoint.api_base or model
             return ModelConnectionError(url, reason, model=model, stage=stage, attempts=attempts)
         return ModelCallError(
             str(e).strip() or type(e).__name__,
@@ -405,23 +417,53 @@ class Gateway:
 
         return log
 
+    async def _attempt(
+        self, endpoint: Endpoint, messages: Messages, call: dict[str, Any]
+    ) -> BackendReply:
+        """One request, counted in the ledger against its replica when there are several."""
+        if not endpoint.replicas:
+            return await self._request(endpoint, messages, call)
+        try:
+            reply = await self._request(endpoint, messages, call)
+        except Exception as e:
+            self.ledger.record_replica(replica_of_error(e) or "unknown", failed=True)
+            raise
+        self.ledger.record_replica(reply.replica or "unknown", failed=False)
+        return reply
+
+    def _replica_router(self, endpoint: Endpoint) -> Any:
+        with self._endpoint_lock:
+            if self._router is None:
+                self._router = make_router(endpoint, self.settings)
+            return self._router
+
     async def _request(
         self, endpoint: Endpoint, messages: Messages, call: dict[str, Any]
     ) -> BackendReply:
-        """One request, to the in-process backend or over HTTP through litellm."""
+        """One request: to the in-process backend, or over HTTP through litellm.
+
+        With several replicas the request goes through litellm's Router.
+        """
         if endpoint.backend is not None:
             return await endpoint.backend.acomplete(messages, call)
-        response = await litellm().acompletion(
-            model=endpoint.litellm_model,
-            messages=messages,
-            api_base=endpoint.api_base,
-            api_key=endpoint.api_key,
-            timeout=self.settings.request_timeout,
-            num_retries=0,  # tenacity retries, not litellm
-            max_retries=0,  # nor the openai client underneath
-            drop_params=True,  # a provider that lacks a parameter ignores it, not fails
+        common: dict[str, Any] = {
+            "messages": messages,
+            "timeout": self.settings.request_timeout,
+            "num_retries": 0,  # tenacity retries, not litellm
+            "max_retries": 0,  # nor the openai client underneath
+            "drop_params": True,  # a provider that lacks a parameter ignores it, not fails
             **call,
-        )
+        }
+        if endpoint.replicas:
+            router = self._replica_router(endpoint)
+            response = await router.acompletion(model=ROUTE, **common)
+        else:
+            response = await litellm().acompletion(
+                model=endpoint.litellm_model,
+                api_base=endpoint.api_base,
+                api_key=endpoint.api_key,
+                **common,
+            )
         choice = response.choices[0]
         usage = getattr(response, "usage", None)
         return BackendReply(
@@ -429,6 +471,7 @@ class Gateway:
             prompt_tokens=getattr(usage, "prompt_tokens", None) or 0,
             completion_tokens=getattr(usage, "completion_tokens", None) or 0,
             finish_reason=getattr(choice, "finish_reason", None) or "stop",
+            replica=replica_of_response(response) if endpoint.replicas else None,
         )
 
     # --- structured output -------------------------------------------------------------

@@ -23,6 +23,8 @@ class Endpoint:
         model_id: identity of the weights, used in cache keys.
         counter: the token counter for this model.
         backend: an in-process backend that replaces the HTTP call, if any.
+        replicas: every replica's base URL when there are several (calls then go
+            through litellm's Router); empty for one server.
     """
 
     litellm_model: str
@@ -31,6 +33,7 @@ class Endpoint:
     model_id: str
     counter: Counter
     backend: ModelBackend | None = None
+    replicas: tuple[str, ...] = ()
 
 
 def _resolve_endpoint(settings: Settings) -> Endpoint:
@@ -50,7 +53,8 @@ def _resolve_endpoint(settings: Settings) -> Endpoint:
         counter = TokenCounter(model, server.address, kind="llamacpp", timeout=timeout)
         return Endpoint(model, server.api_base, key or "sk-local", server.model_id, counter)
     model = settings.model
-    base = settings.api_base.rstrip("/") if settings.api_base else None
+    bases = settings.api_bases
+    base = bases[0] if bases else None
     if base is None:
         return Endpoint(model, None, key, model, TokenCounter(model))
     root = base[: -len("/v1")] if base.endswith("/v1") else base
@@ -58,4 +62,9 @@ def _resolve_endpoint(settings: Settings) -> Endpoint:
     kind: Literal["vllm"] | None = "vllm" if model.startswith("hosted_vllm/") else None
     counter = TokenCounter(model, root, server_model=served_name, kind=kind, timeout=timeout)
     # Keys for OpenAI-compatible servers that need none: litellm's openai client insists.
-    return Endpoint(model, base, key or "sk-none", f"{model}@{base}", counter)
+    if len(bases) == 1:
+        return Endpoint(model, base, key or "sk-none", f"{model}@{base}", counter)
+    # Replicas serve one model: one cache identity for all; tokens are counted on the
+    # first (its tokenizer is theirs; when it is down the counter falls back, with a warning).
+    model_id = f"{model}@{','.join(sorted(bases))}"
+    return Endpoint(model, base, key or "sk-none", model_id, counter, replicas=bases)

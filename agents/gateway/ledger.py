@@ -1,4 +1,4 @@
-"""The usage ledger: calls, tokens, retries and seconds per stage label."""
+"""The usage ledger: calls, tokens, retries and seconds per stage label; requests per replica."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from contextvars import ContextVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Ledger", "StageUsage", "Usage"]
+__all__ = ["Ledger", "ReplicaUsage", "StageUsage", "Usage"]
 
 
 class StageUsage(BaseModel):
@@ -42,11 +42,36 @@ class StageUsage(BaseModel):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
+class ReplicaUsage(BaseModel):
+    """What one replica (a base URL of ``api_base``, when it lists several) was sent.
+
+    ``requests`` counts every request sent to it, retries included; ``failures`` those
+    that failed on the wire or at the server (each is retried on another replica).
+    """
+
+    requests: int = 0
+    failures: int = 0
+
+
 class Usage(BaseModel):
-    """A snapshot of the ledger: totals and per-stage figures."""
+    """A snapshot of the ledger: totals, per-stage figures, and requests per replica.
+
+    ``replicas`` is empty with one server (or a hosted provider).
+    """
 
     total: StageUsage = Field(default_factory=StageUsage)
     stages: dict[str, StageUsage] = Field(default_factory=dict)
+    replicas: dict[str, ReplicaUsage] = Field(default_factory=dict)
+
+    def replicas_line(self) -> str | None:
+        """One line for a usage printout ("replicas: <url> 5 requests (1 failed), ..."), or None."""
+        if not self.replicas:
+            return None
+        parts = [
+            f"{url} {r.requests} requests" + (f" ({r.failures} failed)" if r.failures else "")
+            for url, r in sorted(self.replicas.items())
+        ]
+        return "replicas: " + ", ".join(parts)
 
     def __sub__(self, earlier: Usage) -> Usage:
         """What was consumed between ``earlier`` and this snapshot."""
@@ -58,15 +83,25 @@ class Usage(BaseModel):
             )
             if diff.calls or diff.requests or diff.failures:
                 stages[name] = diff
-        return Usage.from_stages(stages)
+        replicas: dict[str, ReplicaUsage] = {}
+        for url, now_r in self.replicas.items():
+            before_r = earlier.replicas.get(url, ReplicaUsage())
+            requests = now_r.requests - before_r.requests
+            if requests:
+                replicas[url] = ReplicaUsage(
+                    requests=requests, failures=now_r.failures - before_r.failures
+                )
+        return Usage.from_stages(stages, replicas)
 
     @classmethod
-    def from_stages(cls, stages: dict[str, StageUsage]) -> Usage:
+    def from_stages(
+        cls, stages: dict[str, StageUsage], replicas: dict[str, ReplicaUsage] | None = None
+    ) -> Usage:
         """Build a snapshot, computing the total from the stages."""
         total = StageUsage()
         for s in stages.values():
             total.add(s)
-        return cls(total=total, stages=stages)
+        return cls(total=total, stages=stages, replicas=replicas or {})
 
 
 # The usage scopes open in this context, innermost last: (ledger, the scope's own ledger).
@@ -86,6 +121,7 @@ class Ledger:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._stages: dict[str, StageUsage] = {}
+        self._replicas: dict[str, ReplicaUsage] = {}
 
     @contextmanager
     def scope(self) -> Iterator[Ledger]:
@@ -140,9 +176,18 @@ class Ledger:
                 s.retries += max(0, requests - 1)
                 s.seconds += seconds
 
+    def record_replica(self, replica: str, *, failed: bool) -> None:
+        """Record one request sent to a replica (in every open usage scope too)."""
+        for ledger in self._ledgers():
+            with ledger._lock:
+                r = ledger._replicas.setdefault(replica, ReplicaUsage())
+                r.requests += 1
+                r.failures += int(failed)
+
     def snapshot(self) -> Usage:
         """A copy of the figures so far (of the innermost usage scope, inside one)."""
         ledger = self._ledgers()[-1]
         with ledger._lock:
             stages = {k: v.model_copy() for k, v in ledger._stages.items()}
-        return Usage.from_stages(stages)
+            replicas = {k: v.model_copy() for k, v in ledger._replicas.items()}
+        return Usage.from_stages(stages, replicas)

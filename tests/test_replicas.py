@@ -1,0 +1,204 @@
+"""Several replicas of one model (api_base lists several): litellm's Router under our retries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from longdoc.agents.gateway import Gateway
+from longdoc.config import load_settings
+from longdoc.errors import ConfigError
+from longdoc.testing.fake_openai import FakeOpenAI, _make_handler, _Server
+
+DOC = " ".join(
+    f"Paragraph {i} tells of the harbour, the ships and the year {1800 + i}." for i in range(200)
+)
+
+
+class Killable(FakeOpenAI):
+    """A fake server whose :meth:`kill` also drops open keep-alive connections, as death does."""
+
+    def start(self) -> Killable:
+        sockets: list[socket.socket] = []
+        self._sockets = sockets
+
+        class Tracking(_Server):
+            def process_request(self, request: Any, client_address: Any) -> None:
+                sockets.append(request)
+                super().process_request(request, client_address)
+
+        self._server = Tracking(("127.0.0.1", 0), _make_handler(self))
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.fail_tokenize(10**6, status=404)  # no /tokenize: every run counts alike
+        return self
+
+    def kill(self) -> None:
+        self.stop()
+        for s in self._sockets:
+            with contextlib.suppress(OSError):  # already closed
+                s.shutdown(socket.SHUT_RDWR)
+
+
+def answer(request: dict[str, Any]) -> str:
+    """A deterministic reply made from the prompt, whichever replica gets it."""
+    text = request["messages"][-1]["content"]
+    return "notes " + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def gateway_for(*servers: FakeOpenAI, **overrides: Any) -> Gateway:
+    settings = load_settings(
+        model="openai/fake", api_base=",".join(s.api_base for s in servers), cache=False,
+        context_window=1024, max_output_tokens=64, retries=4, **overrides,
+    )  # fmt: skip
+    gateway = Gateway(settings)
+
+    async def no_wait(seconds: float) -> None:  # backoff is skipped, not slept
+        return None
+
+    gateway._sleep = no_wait
+    return gateway
+
+
+@pytest.fixture
+def replicas() -> Any:
+    servers = [Killable(responder=answer).start() for _ in range(2)]
+    yield servers
+    for s in servers:
+        s.stop()
+
+
+def test_one_endpoint_is_called_directly_and_counts_no_replicas(replicas: list[Killable]) -> None:
+    with gateway_for(replicas[0]) as gw:
+        assert gw.endpoint.replicas == ()
+        assert gw.complete("hello").text.startswith("notes ")
+        assert gw.usage().replicas == {}
+    assert len(replicas[0].requests) == 1
+
+
+def test_api_base_takes_a_list_in_the_toml_and_commas_in_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    toml = tmp_path / "longdoc.toml"
+    toml.write_text('model = "openai/x"\napi_base = ["http://a:1/v1/", "http://b:2/v1"]\n')
+    monkeypatch.setenv("LONGDOC_CONFIG", str(toml))
+    assert load_settings().api_bases == ("http://a:1/v1", "http://b:2/v1")
+    monkeypatch.setenv("LONGDOC_API_BASE", "http://c:3/v1, http://d:4/v1")
+    assert load_settings().api_bases == ("http://c:3/v1", "http://d:4/v1")
+    with pytest.raises(ConfigError, match="api_base"):
+        load_settings(api_base="http://c:3/v1,,http://d:4/v1")
+    with pytest.raises(ConfigError, match="routing_strategy"):
+        load_settings(routing_strategy="round-robin")
+
+
+@pytest.mark.parametrize("strategy", ["simple-shuffle", "least-busy"])
+def test_calls_spread_over_replicas_and_the_ledger_counts_each(
+    replicas: list[Killable], strategy: str
+) -> None:
+    with gateway_for(*replicas, routing_strategy=strategy) as gw:
+        assert gw.endpoint.replicas == tuple(s.api_base for s in replicas)
+
+        async def many() -> list[str]:
+            done = await asyncio.gather(*(gw.acomplete(f"question {i}") for i in range(30)))
+            return [c.text for c in done]
+
+        texts = gw.run_sync(many())
+        usage = gw.usage()
+    assert len(set(texts)) == 30
+    by_server = {s.api_base: len(s.requests) for s in replicas}
+    assert {u: r.requests for u, r in usage.replicas.items()} == by_server
+    assert sum(by_server.values()) == 30
+    if strategy == "simple-shuffle":  # a random spread: all 30 on one has odds 2**-29
+        assert all(by_server.values()), by_server
+
+
+def test_a_chain_finishes_on_the_other_replica_when_one_stops_mid_run(
+    replicas: list[Killable],
+) -> None:
+    from longdoc.api import ask
+
+    reference = Killable(responder=answer).start()
+    try:
+        with gateway_for(reference) as gw:
+            expected = ask("What happened?", text=DOC, strategy="chain", gateway=gw)
+    finally:
+        reference.stop()
+    assert expected.parts >= 3, "several workers, so the stop falls mid-run"
+
+    # The third request, whichever replica gets it, stops that replica before it answers.
+    seen = 0
+    lock = threading.Lock()
+    reached, killed = threading.Event(), threading.Event()
+    victim: list[Killable] = []
+
+    def responder_of(server: Killable) -> Any:
+        def respond(request: dict[str, Any]) -> str:
+            nonlocal seen
+            with lock:
+                seen += 1
+                last = seen == 3
+            if last:
+                victim.append(server)
+                reached.set()
+                killed.wait(10)  # the reply is written to a closed socket: lost
+            return answer(request)
+
+        return respond
+
+    for s in replicas:
+        s.responder = responder_of(s)
+
+    def killer() -> None:
+        if reached.wait(30):
+            victim[0].kill()
+        killed.set()
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    with gateway_for(*replicas) as gw:
+        result = ask("What happened?", text=DOC, strategy="chain", gateway=gw)
+    thread.join(5)
+    assert victim, "the run reached its third request"
+    (survivor,) = [s for s in replicas if s is not victim[0]]
+    assert result.answer == expected.answer
+    assert result.parts == expected.parts
+    replica_usage = result.usage.replicas
+    stopped_at = len(victim[0].requests)
+    assert replica_usage[victim[0].api_base].failures == 1
+    assert replica_usage[victim[0].api_base].requests == stopped_at <= 3
+    assert replica_usage[survivor.api_base].requests == len(survivor.requests)
+    assert replica_usage[survivor.api_base].failures == 0
+    # Every call was answered once: the lost one was retried, on the survivor.
+    assert len(survivor.requests) + stopped_at == len(reference.requests) + 1
+    line = result.usage.replicas_line()
+    assert line is not None and "(1 failed)" in line
+
+
+def test_the_cli_says_which_replica_served_how_many_calls(
+    replicas: list[Killable],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from longdoc.cli import main
+
+    monkeypatch.setenv("LONGDOC_MODEL", "openai/fake")
+    monkeypatch.setenv("LONGDOC_API_BASE", ",".join(s.api_base for s in replicas))
+    monkeypatch.setenv("LONGDOC_CONTEXT_WINDOW", "1024")
+    monkeypatch.setenv("LONGDOC_CACHE", "false")
+    book = tmp_path / "book.txt"
+    book.write_text(DOC, encoding="utf-8")
+    assert main(["ask", "Which year?", "--file", str(book), "--strategy", "chain"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    served = {s.api_base: len(s.requests) for s in replicas}
+    assert "replicas: " in err and sum(served.values()) > 1
+    for url, n in served.items():
+        if n:
+            assert f"{url} {n} requests" in err
