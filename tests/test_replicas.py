@@ -202,3 +202,20 @@ def test_the_cli_says_which_replica_served_how_many_calls(
     for url, n in served.items():
         if n:
             assert f"{url} {n} requests" in err
+
+
+def test_usage_of_two_runs_adds_up_stages_and_replicas() -> None:
+    from longdoc.agents.gateway.ledger import ReplicaUsage, StageUsage, Usage
+
+    a = Usage.from_stages({"extract": StageUsage(calls=2)}, {"u1": ReplicaUsage(requests=2)})
+    b = Usage.from_stages(
+        {"worker": StageUsage(calls=3)},
+        {"u1": ReplicaUsage(requests=1), "u2": ReplicaUsage(requests=3, failures=1)},
+    )
+    total = a + b  # what auto reports after reason escalated to the chain
+    assert total.total.calls == 5 and set(total.stages) == {"extract", "worker"}
+    assert total.replicas == {
+        "u1": ReplicaUsage(requests=3),
+        "u2": ReplicaUsage(requests=3, failures=1),
+    }
+    assert a.replicas["u1"].requests == 2  # the operands are left as they were

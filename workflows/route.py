@@ -32,7 +32,6 @@ from pydantic import BaseModel
 from longdoc.agents.baselines import single_pass_messages
 from longdoc.agents.chain import judge_messages, manager_messages, worker_messages
 from longdoc.agents.gateway import Gateway
-from longdoc.agents.gateway.ledger import StageUsage, Usage
 from longdoc.agents.gateway.structured import with_schema
 from longdoc.agents.reason import Extraction, ReasonedAnswer, extractor_messages, reasoner_messages
 from longdoc.workflows.base import ProgressEvent
@@ -56,7 +55,6 @@ __all__ = [
     "Estimate",
     "Route",
     "RouteScope",
-    "add_usage",
     "astream_auto",
     "classify",
     "embedding_scope",
@@ -349,14 +347,6 @@ async def route(
                                    "classifier": by})  # fmt: skip
 
 
-def add_usage(a: Usage, b: Usage) -> Usage:
-    """Two runs' usage summed, stage by stage."""
-    stages = {name: s.model_copy() for name, s in a.stages.items()}
-    for name, s in b.stages.items():
-        stages.setdefault(name, StageUsage()).add(s)
-    return Usage.from_stages(stages)
-
-
 RunMethod = Callable[[StrategyOptions, "str | None"], AsyncIterator["ProgressEvent | Any"]]
 
 
@@ -407,7 +397,7 @@ async def astream_auto(
             yield event
         final = out[-1]
         chosen = chosen.model_copy(update={"method": "chain", "why": "escalated"})
-    usage = add_usage(first.usage, final.usage) if first is not None else final.usage
+    usage = first.usage + final.usage if first is not None else final.usage
     spent = {"calls": usage.total.calls, "tokens": usage.total.total_tokens}
     chosen = chosen.model_copy(update=spent)
     yield AutoResult(

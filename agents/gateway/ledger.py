@@ -73,6 +73,17 @@ class Usage(BaseModel):
         ]
         return "replicas: " + ", ".join(parts)
 
+    def __add__(self, other: Usage) -> Usage:
+        """Two runs' usage summed, stage by stage and replica by replica."""
+        stages = {name: s.model_copy() for name, s in self.stages.items()}
+        for name, s in other.stages.items():
+            stages.setdefault(name, StageUsage()).add(s)
+        replicas = {url: r.model_copy() for url, r in self.replicas.items()}
+        for url, r in other.replicas.items():
+            mine = replicas.setdefault(url, ReplicaUsage())
+            mine.requests, mine.failures = mine.requests + r.requests, mine.failures + r.failures
+        return Usage.from_stages(stages, replicas)
+
     def __sub__(self, earlier: Usage) -> Usage:
         """What was consumed between ``earlier`` and this snapshot."""
         stages: dict[str, StageUsage] = {}
