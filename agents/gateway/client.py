@@ -216,6 +216,7 @@ class Gateway:
         cache: bool | None = None,
         prompt_tokens_at_most: int | None = None,
         require_complete: bool = False,
+        cache_cut: bool = True,
         **params: Any,
     ) -> Completion:
         """Complete a prompt or chat.
@@ -235,6 +236,9 @@ class Gateway:
             require_complete: a reply cut off by the length limit (``finish_reason``
                 "length") is retried like a failure, not returned (structured output
                 sets it). An empty reply is retried always.
+            cache_cut: store a reply cut off by the length limit in the cache; structured
+                calls do not (a cut reply is repaired, never an answer: replayed from the
+                cache it would fail the same way without asking the model again).
             **params: other OpenAI parameters (``response_format``, ``seed``...).
 
         Returns:
@@ -290,7 +294,8 @@ class Gateway:
             require_complete=require_complete,
             prompt_bound=prompt_tokens or prompt_tokens_at_most,
         )
-        if store is not None and key is not None:
+        keep = cache_cut or completion.finish_reason != "length"
+        if store is not None and key is not None and keep:
             await asyncio.to_thread(store.put, key, completion)
         return completion
 
@@ -508,12 +513,14 @@ class Gateway:
         messages = with_schema(as_messages(prompt, system), response_model)
         if self._server_side_schema():
             kwargs.setdefault("response_format", response_format(response_model))
-        first = await self.acomplete(messages, stage=stage, **kwargs)
+        first = await self.acomplete(messages, stage=stage, cache_cut=False, **kwargs)
         try:
             return _parse_whole(first, response_model)
         except ParseFailure as e:
             retry_messages = repair_messages(messages, first.text, str(e))
-        second = await self.acomplete(retry_messages, stage=f"{stage}:repair", **kwargs)
+        second = await self.acomplete(
+            retry_messages, stage=f"{stage}:repair", cache_cut=False, **kwargs
+        )
         try:
             return _parse_whole(second, response_model)
         except ParseFailure as e:
