@@ -261,30 +261,26 @@ class Bm25Index:
             with self._txn() as conn:
                 if self._meta(conn) != before:
                     return  # another process changed it meanwhile: its state stands
-                conn.execute("DELETE FROM records")
-                conn.execute("DELETE FROM terms")
-                self._insert(conn, ids, texts)
-                self._set(
-                    conn,
-                    tokenizer=self._tokenizer.identity,
-                    generation=generation,
-                    count=len(ids),
-                    writer="",
-                )
+                self._replace(conn, ids, texts, generation)
 
     def rebuild(self, ids: list[str], texts: list[str], generation: int = -1) -> None:
         """Replace the whole index by ``texts`` under ``ids`` (in step with ``generation``)."""
         with self._lock, self._txn() as conn:
-            conn.execute("DELETE FROM records")
-            conn.execute("DELETE FROM terms")
-            self._insert(conn, ids, texts)
-            self._set(
-                conn,
-                tokenizer=self._tokenizer.identity,
-                generation=generation,
-                count=len(ids),
-                writer="",
-            )
+            self._replace(conn, ids, texts, generation)
+
+    def _replace(
+        self, conn: sqlite3.Connection, ids: list[str], texts: list[str], generation: int
+    ) -> None:
+        conn.execute("DELETE FROM records")
+        conn.execute("DELETE FROM terms")
+        self._insert(conn, ids, texts)
+        self._set(
+            conn,
+            tokenizer=self._tokenizer.identity,
+            generation=generation,
+            count=len(ids),
+            writer="",
+        )
 
     def mark_stale(self) -> None:
         """Make the next search rebuild the index from Chroma."""

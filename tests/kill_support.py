@@ -8,17 +8,24 @@ timing anything. The hook lives here, in the test process's helper, never in lon
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["kill", "spawn_cli", "wait_until"]
+if TYPE_CHECKING:  # run as a script, this module stays light
+    import pytest
+
+    from longdoc.testing.fake_openai import FakeOpenAI
+
+__all__ = ["HoldAt", "kill", "kill_and_rerun", "prompt_of", "spawn_cli", "wait_until"]
 
 HERE = Path(__file__).resolve()
 
@@ -85,3 +92,89 @@ def _blocking_cli(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(_blocking_cli(sys.argv[1:]))
+
+
+# --- the kill-and-rerun check of every command ----------------------------------------
+class HoldAt:
+    """A responder that holds the ``n``-th request until released (the client is killed then)."""
+
+    def __init__(self, reply: Any) -> None:
+        self.reply = reply
+        self.n = 0
+        self.seen = 0
+        self.arrived, self.release = threading.Event(), threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, request: dict[str, Any]) -> str:
+        with self._lock:
+            self.seen += 1
+            hold = self.seen == self.n
+        if hold:
+            self.arrived.set()
+            self.release.wait(60)
+        return str(self.reply(request))
+
+
+def prompt_of(request: dict[str, Any]) -> str:
+    return json.dumps(request["messages"], sort_keys=True)
+
+
+Args = Callable[[Path], list[str]]
+Output = Callable[[Path, str], Any]
+
+
+def kill_and_rerun(
+    args: Args,
+    output: Output,
+    hold: HoldAt,
+    points: list[int],
+    server: FakeOpenAI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Run ``args(dir)`` uninterrupted, then killed at each of ``points``, then to the end.
+
+    ``args`` and ``output`` take the run's folder (its data dir is ``dir/data``), so
+    the reference and the killed run write different files; ``output(dir, stdout)``
+    is what must be equal. ``points[i]`` is the request held in the ``i``-th killed run.
+    """
+    from longdoc.cli import main
+
+    monkeypatch.setenv("LONGDOC_MAX_CONCURRENCY", "1")  # one request in flight: the held one
+    server.responder = hold
+    ref, killed = tmp_path / "ref", tmp_path / "killed"
+    for d in (ref, killed):
+        d.mkdir()
+    monkeypatch.setenv("LONGDOC_DATA_DIR", str(ref / "data"))
+    capsys.readouterr()
+    assert main(args(ref)) == 0
+    reference = output(ref, capsys.readouterr().out)
+    ref_calls = Counter(prompt_of(r) for r in server.requests)
+    assert len(server.requests) > sum(p - 1 for p in points)  # every kill lands before the end
+
+    monkeypatch.setenv("LONGDOC_DATA_DIR", str(killed / "data"))
+    finished: list[str] = []
+    for at in points:
+        start = len(server.requests)
+        hold.n, hold.seen = at, 0
+        hold.arrived.clear()
+        hold.release.clear()
+        proc = spawn_cli(args(killed), tmp_path)
+        try:
+            wait_until(hold.arrived.is_set, proc, f"model request {at}")
+            kill(proc)
+        finally:
+            hold.release.set()
+        done = [prompt_of(r) for r in server.requests[start:]][:-1]  # the last one was held
+        assert len(done) == at - 1 and not set(done) & set(finished)  # nothing finished twice
+        finished += done
+
+    hold.n = 0
+    start = len(server.requests)
+    assert main(args(killed)) == 0  # the same command again, to the end
+    result = output(killed, capsys.readouterr().out)
+    rerun = Counter(prompt_of(r) for r in server.requests[start:])
+    assert not set(finished) & set(rerun)  # no finished call asked again
+    assert Counter(finished) + rerun == ref_calls  # and every other call asked once
+    assert result == reference

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kill_support import kill, spawn_cli, wait_until
+from kill_support import HoldAt, kill, kill_and_rerun, prompt_of, spawn_cli, wait_until
 from retrieval_support import write
 
 from longdoc.cli import main
@@ -139,33 +137,9 @@ def test_a_killed_ingest_hides_the_half_written_version_and_a_rerun_completes_it
 
 
 # --- ask ----------------------------------------------------------------------------------------
-class HoldAt:
-    """A responder that holds the ``n``-th request until released (the client is killed then)."""
-
-    def __init__(self, reply: Any) -> None:
-        self.reply = reply
-        self.n = 0
-        self.seen = 0
-        self.arrived, self.release = threading.Event(), threading.Event()
-        self._lock = threading.Lock()
-
-    def __call__(self, request: dict[str, Any]) -> str:
-        with self._lock:
-            self.seen += 1
-            hold = self.seen == self.n
-        if hold:
-            self.arrived.set()
-            self.release.wait(60)
-        return str(self.reply(request))
-
-
-def _prompt(request: dict[str, Any]) -> str:
-    return json.dumps(request["messages"], sort_keys=True)
-
-
 def _notes(request: dict[str, Any]) -> str:
     """A chain reply that depends on the whole prompt, so a wrong resume changes the answer."""
-    return "notes " + hashlib.sha256(_prompt(request).encode()).hexdigest()[:12]
+    return "notes " + hashlib.sha256(prompt_of(request).encode()).hexdigest()[:12]
 
 
 EXCERPT_ID = '<excerpt id="'
@@ -183,54 +157,9 @@ def _extract_or_reason(request: dict[str, Any]) -> str:
     return json.dumps({"sentences": [{"chunk": t, "sentence": x.split(": ")[0]} for t, x in found]})
 
 
-def _kill_and_rerun(
-    args: list[str],
-    hold: HoldAt,
-    points: list[int],
-    server: FakeOpenAI,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """Run ``args`` uninterrupted, then killed at each of ``points`` in turn, then to the end.
-
-    ``points[i]`` is the request of the ``i``-th killed run that is held (and never
-    answered): that run finishes ``points[i] - 1`` calls first.
-    """
-    monkeypatch.setenv("LONGDOC_MAX_CONCURRENCY", "1")  # one request in flight: the held one
-    server.responder = hold
-    monkeypatch.setenv("LONGDOC_DATA_DIR", str(tmp_path / "ref"))
-    assert main(args) == 0
-    reference = json.loads(capsys.readouterr().out)
-    ref_calls = Counter(_prompt(r) for r in server.requests)
-    assert len(server.requests) > sum(p - 1 for p in points)  # every kill lands before the end
-
-    monkeypatch.setenv("LONGDOC_DATA_DIR", str(tmp_path / "killed"))
-    finished: list[str] = []
-    for at in points:
-        start = len(server.requests)
-        hold.n, hold.seen = at, 0
-        hold.arrived.clear()
-        hold.release.clear()
-        proc = spawn_cli(args, tmp_path)
-        try:
-            wait_until(hold.arrived.is_set, proc, f"model request {at}")
-            kill(proc)
-        finally:
-            hold.release.set()
-        done = [_prompt(r) for r in server.requests[start:]][:-1]  # the last one was held
-        assert len(done) == at - 1 and not set(done) & set(finished)  # nothing finished asked again
-        finished += done
-
-    hold.n = 0
-    start = len(server.requests)
-    assert main(args) == 0  # the same command again, to the end
-    result = json.loads(capsys.readouterr().out)
-    rerun = Counter(_prompt(r) for r in server.requests[start:])
-    assert not set(finished) & set(rerun)  # no finished call asked again
-    assert Counter(finished) + rerun == ref_calls  # and every other call asked once
-    assert result["answer"] == reference["answer"]
-    assert result.get("citations") == reference.get("citations")
+def _answer(_where: Path, out: str) -> Any:
+    data = json.loads(out)
+    return data["answer"], data.get("citations")
 
 
 def test_a_killed_chain_resumes_without_repeating_a_finished_call(
@@ -241,7 +170,8 @@ def test_a_killed_chain_resumes_without_repeating_a_finished_call(
 ) -> None:
     book = write(tmp_path / "book.txt", _prose("violins", 80))
     args = ["ask", "What differs?", "--file", str(book), "--strategy", "chain", "--json"]
-    _kill_and_rerun(args, HoldAt(_notes), [2, 3], server, tmp_path, monkeypatch, capsys)
+    hold = HoldAt(_notes)
+    kill_and_rerun(lambda _d: args, _answer, hold, [2, 3], server, tmp_path, monkeypatch, capsys)
 
 
 def test_a_killed_reason_run_resumes_without_repeating_a_finished_call(
@@ -252,4 +182,5 @@ def test_a_killed_reason_run_resumes_without_repeating_a_finished_call(
 ) -> None:
     book = write(tmp_path / "book.txt", _prose("beetles", 60))
     args = ["ask", "What differs?", "--file", str(book), "--strategy", "reason", "--json"]
-    _kill_and_rerun(args, HoldAt(_extract_or_reason), [2, 2], server, tmp_path, monkeypatch, capsys)
+    hold = HoldAt(_extract_or_reason)
+    kill_and_rerun(lambda _d: args, _answer, hold, [2, 2], server, tmp_path, monkeypatch, capsys)

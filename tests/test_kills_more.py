@@ -11,79 +11,19 @@ output equal to the reference's.
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kill_support import kill, spawn_cli, wait_until
+from kill_support import HoldAt, kill_and_rerun
 from retrieval_support import write
-from test_kills import HoldAt, _extract_or_reason, _notes, _prompt, _prose
+from test_kills import _extract_or_reason, _notes, _prose
 
 from longdoc.cli import main
 from longdoc.testing.fake_openai import FakeOpenAI
 from longdoc.testing.writer import ExactWriter
 
 pytestmark = pytest.mark.slow
-
-Args = Callable[[Path], list[str]]
-Output = Callable[[Path, str], Any]
-
-
-def _kill_and_rerun(
-    args: Args,
-    output: Output,
-    hold: HoldAt,
-    points: list[int],
-    server: FakeOpenAI,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """Run ``args(dir)`` uninterrupted, then killed at each of ``points``, then to the end.
-
-    ``args`` and ``output`` take the run's folder (its data dir is ``dir/data``), so
-    the reference and the killed run write different files; ``output(dir, stdout)``
-    is what must be equal. ``points[i]`` is the request held in the ``i``-th killed run.
-    """
-    monkeypatch.setenv("LONGDOC_MAX_CONCURRENCY", "1")  # one request in flight: the held one
-    server.responder = hold
-    ref, killed = tmp_path / "ref", tmp_path / "killed"
-    for d in (ref, killed):
-        d.mkdir()
-    monkeypatch.setenv("LONGDOC_DATA_DIR", str(ref / "data"))
-    capsys.readouterr()
-    assert main(args(ref)) == 0
-    reference = output(ref, capsys.readouterr().out)
-    ref_calls = Counter(_prompt(r) for r in server.requests)
-    assert len(server.requests) > sum(p - 1 for p in points)  # every kill lands before the end
-
-    monkeypatch.setenv("LONGDOC_DATA_DIR", str(killed / "data"))
-    finished: list[str] = []
-    for at in points:
-        start = len(server.requests)
-        hold.n, hold.seen = at, 0
-        hold.arrived.clear()
-        hold.release.clear()
-        proc = spawn_cli(args(killed), tmp_path)
-        try:
-            wait_until(hold.arrived.is_set, proc, f"model request {at}")
-            kill(proc)
-        finally:
-            hold.release.set()
-        done = [_prompt(r) for r in server.requests[start:]][:-1]  # the last one was held
-        assert len(done) == at - 1 and not set(done) & set(finished)  # nothing finished twice
-        finished += done
-
-    hold.n = 0
-    start = len(server.requests)
-    assert main(args(killed)) == 0  # the same command again, to the end
-    result = output(killed, capsys.readouterr().out)
-    rerun = Counter(_prompt(r) for r in server.requests[start:])
-    assert not set(finished) & set(rerun)  # no finished call asked again
-    assert Counter(finished) + rerun == ref_calls  # and every other call asked once
-    assert result == reference
 
 
 def _answer(_where: Path, out: str) -> Any:
@@ -109,7 +49,7 @@ def test_a_killed_auto_run_that_chose_the_chain_resumes(
         return _answer(where, out)
 
     hold = HoldAt(_notes)
-    _kill_and_rerun(args, output, hold, [3], server, tmp_path, monkeypatch, capsys)
+    kill_and_rerun(args, output, hold, [3], server, tmp_path, monkeypatch, capsys)
 
 
 def test_a_killed_auto_run_that_chose_reason_resumes(
@@ -129,7 +69,7 @@ def test_a_killed_auto_run_that_chose_reason_resumes(
         return _answer(where, out)
 
     hold = HoldAt(_extract_or_reason)
-    _kill_and_rerun(args, output, hold, [2], server, tmp_path, monkeypatch, capsys)
+    kill_and_rerun(args, output, hold, [2], server, tmp_path, monkeypatch, capsys)
 
 
 # --- write --------------------------------------------------------------------------------------
@@ -156,7 +96,7 @@ def test_a_write_killed_twice_resumes_to_the_same_document(
         return (where / "out.md").read_text(encoding="utf-8"), sections
 
     hold = HoldAt(_writer)
-    _kill_and_rerun(args, output, hold, [2, 4], server, tmp_path, monkeypatch, capsys)
+    kill_and_rerun(args, output, hold, [2, 4], server, tmp_path, monkeypatch, capsys)
 
 
 # --- chat ---------------------------------------------------------------------------------------
@@ -180,7 +120,7 @@ def test_a_killed_chat_resumes_its_turn(
         return out, recent, memory
 
     hold = HoldAt(_notes)
-    _kill_and_rerun(args, output, hold, [2], server, tmp_path, monkeypatch, capsys)
+    kill_and_rerun(args, output, hold, [2], server, tmp_path, monkeypatch, capsys)
 
 
 # --- ask --questions ----------------------------------------------------------------------------
@@ -207,4 +147,4 @@ def test_a_killed_batch_resumes_without_repeating_a_finished_call(
         return sorted((r["id"], r["line"], r["answer"], r["strategy"]) for r in records)
 
     hold = HoldAt(_notes)
-    _kill_and_rerun(args, output, hold, [3, 4], server, tmp_path, monkeypatch, capsys)
+    kill_and_rerun(args, output, hold, [3, 4], server, tmp_path, monkeypatch, capsys)
