@@ -79,6 +79,23 @@ def _writer(method: _F) -> _F:
     return run  # type: ignore[return-value]
 
 
+
+@contextlib.contextmanager
+def _opening(settings: Settings, client: Any) -> Iterator[None]:
+    """Processes opening one embedded Chroma take turns.
+
+    Two processes creating a new data dir at once both create Chroma's tables ("table
+    collections already exists"), and both may create the same collection.
+    """
+    if client is not None or settings.chroma_host:
+        yield
+        return
+    from filelock import FileLock
+
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    with FileLock(str(Path(settings.data_dir) / "chroma.open.lock")):
+        yield
+
 class Index:
     """Chunks of documents in a Chroma collection, with dense, BM25 and hybrid search.
 
@@ -117,10 +134,11 @@ class Index:
             self.settings.embedding_model, self.retrieval.embedding_backend, self.settings.data_dir
         )
         where = "client"
-        if client is None:
-            client, where = make_client(self.settings)
+        with _opening(self.settings, client):
+            if client is None:
+                client, where = make_client(self.settings)
+            self.store = Store(client, collection, self.embedder, self.retrieval.embed_batch_size)
         self.location = where
-        self.store = Store(client, collection, self.embedder, self.retrieval.embed_batch_size)
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", where).strip("_") or "default"
         self.bm25 = Bm25Index(Path(self.settings.data_dir) / "bm25" / slug / collection)
         self.searcher = Searcher(self.store, self.bm25)

@@ -181,3 +181,18 @@ def test_a_writer_killed_midway_leaves_bm25_stale_then_repaired(tmp_path: Path) 
         )
         db.execute("UPDATE terms SET tokens = 'garbage'")
     assert index.search("basalt", 1, mode="bm25")[0].chunk.doc_id == "t0"
+
+
+@pytest.mark.slow
+def test_processes_opening_a_new_data_dir_at_once_all_open_it(tmp_path: Path) -> None:
+    # Each would create Chroma's tables and the collection: they take turns doing so.
+    data = tmp_path / "fresh"
+    env = {**os.environ, "LONGDOC_DATA_DIR": str(data)}
+    env.pop("LONGDOC_CHROMA_HOST", None)
+    code = "from longdoc.retrieval import Index; print(Index().store.count())"
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    cmd = [sys.executable, "-c", code]
+    procs = [subprocess.Popen(cmd, cwd=tmp_path, env=env, **pipes) for _ in range(3)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-400:] for _out, err in outs]
+    assert [out.strip() for out, _err in outs] == ["0", "0", "0"]
