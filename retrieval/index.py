@@ -39,6 +39,7 @@ from longdoc.retrieval.models import (
 )
 from longdoc.retrieval.records import (
     PENDING,
+    VersionStats,
     chunk_from_record,
     chunk_id,
     chunk_metadata,
@@ -46,6 +47,7 @@ from longdoc.retrieval.records import (
     document_version,
     is_pending,
     version_of,
+    version_stats,
 )
 from longdoc.retrieval.search import Scope, Searcher, SearchMode
 
@@ -79,7 +81,6 @@ def _writer(method: _F) -> _F:
     return run  # type: ignore[return-value]
 
 
-
 @contextlib.contextmanager
 def _opening(settings: Settings, client: Any) -> Iterator[None]:
     """Processes opening one embedded Chroma take turns.
@@ -95,6 +96,7 @@ def _opening(settings: Settings, client: Any) -> Iterator[None]:
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     with FileLock(str(Path(settings.data_dir) / "chroma.open.lock")):
         yield
+
 
 class Index:
     """Chunks of documents in a Chroma collection, with dense, BM25 and hybrid search.
@@ -282,18 +284,9 @@ class Index:
         )
         return self.ingest_documents([doc])
 
-    def _versions(self, doc_id: str) -> dict[str, dict[str, Any]]:
-        versions: dict[str, dict[str, Any]] = {}
-        for id_, _t, m in self.store.get(where={"doc_id": doc_id}, include_documents=False):
-            v = versions.setdefault(version_of(m), {"count": 0, "pending": 0, "ids": set()})
-            v["count"] += 1
-            v["pending"] += is_pending(m)
-            v["ids"].add(id_)
-            if "meta" not in v or int(m["ordinal"]) == 0:
-                v["meta"] = m
-        for v in versions.values():
-            v["complete"] = v["count"] == int(v["meta"]["doc_chunks"]) and not v["pending"]
-        return versions
+    def _versions(self, doc_id: str) -> dict[str, VersionStats]:
+        rows = self.store.get(where={"doc_id": doc_id}, include_documents=False)
+        return version_stats((i, m) for i, _t, m in rows).get(doc_id, {})
 
     def _ingest_one(
         self,
@@ -308,7 +301,7 @@ class Index:
         versions = self._versions(doc.doc_id)
         version = document_version(doc.content_hash, self.chunker.signature)
         current = versions.get(version)
-        if current and current["complete"]:
+        if current and current.complete:
             if len(versions) == 1:
                 report.unchanged.append(doc.doc_id)
                 return
@@ -317,8 +310,8 @@ class Index:
             return
         chunks = self.chunker.chunk(doc)
         # An interrupted ingest of this very version resumes: its stored chunks are kept.
-        stored: set[str] = current["ids"] if current else set()
-        now = float(current["meta"]["ingested_at"]) if current else time.time()
+        stored: set[str] = current.ids if current else set()
+        now = float(current.meta["ingested_at"]) if current else time.time()
         todo = [c for c in chunks if chunk_id(c, version) not in stored]
         step = self.retrieval.embed_batch_size * 4
         for i in range(0, len(todo), step):
@@ -455,18 +448,16 @@ class Index:
             DocumentNotFoundError: no such document.
             IncompleteDocumentError: its only version is incomplete (an ingest was interrupted).
         """
-        return document_info(self._current(doc_id)["meta"])
+        return document_info(self._current(doc_id).meta)
 
-    def _current(self, doc_id: str) -> dict[str, Any]:
+    def _current(self, doc_id: str) -> VersionStats:
         versions = self._versions(doc_id)
         if not versions:
             raise DocumentNotFoundError(doc_id, self.collection)
         # The newest complete version; none complete: refused, never read in part.
-        best = max(
-            versions.values(), key=lambda v: (v["complete"], float(v["meta"]["ingested_at"]))
-        )
-        if not best["complete"]:
-            raise IncompleteDocumentError(doc_id, best["count"], int(best["meta"]["doc_chunks"]))
+        best = max(versions.values(), key=lambda v: v.rank)
+        if not best.complete:
+            raise IncompleteDocumentError(doc_id, best.count, int(best.meta["doc_chunks"]))
         return best
 
     def read_document(self, doc_id: str) -> list[Chunk]:
@@ -476,7 +467,7 @@ class Index:
             DocumentNotFoundError: no such document.
             IncompleteDocumentError: its only version is incomplete (an ingest was interrupted).
         """
-        version = version_of(self._current(doc_id)["meta"])
+        version = version_of(self._current(doc_id).meta)
         rows = self.store.get(where={"doc_id": doc_id})
         chunks = [chunk_from_record(t or "", m) for _i, t, m in rows if version_of(m) == version]
         return sorted(chunks, key=lambda c: c.ordinal)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from longdoc.retrieval.models import Chunk, DocumentInfo, LoadedDocument
 
 __all__ = [
     "PENDING",
+    "VersionStats",
     "chunk_from_record",
     "chunk_id",
     "chunk_metadata",
@@ -26,6 +28,7 @@ __all__ = [
     "is_pending",
     "sibling_id",
     "version_of",
+    "version_stats",
 ]
 
 # Set on every chunk of a version while it is being written, removed once all are stored:
@@ -55,30 +58,70 @@ def is_pending(metadata: Mapping[str, Any]) -> bool:
     return metadata.get(PENDING) is True
 
 
-def current_versions(metadatas: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+@dataclass
+class VersionStats:
+    """What is stored of one version of one document.
+
+    Attributes:
+        meta: the metadata of its chunk 0 when stored, else of one of its chunks.
+        ids: the record ids stored.
+        pending: how many of them are still marked pending (being written).
+    """
+
+    meta: Mapping[str, Any]
+    ids: set[str] = field(default_factory=set)
+    pending: int = 0
+
+    @property
+    def count(self) -> int:
+        """Chunks stored."""
+        return len(self.ids)
+
+    @property
+    def complete(self) -> bool:
+        """Every chunk stored and none pending."""
+        return self.count == int(self.meta["doc_chunks"]) and not self.pending
+
+    @property
+    def rank(self) -> tuple[bool, float]:
+        """The current version of a document is the one ranked highest: complete, newest."""
+        return self.complete, float(self.meta.get("ingested_at", 0.0))
+
+
+def version_stats(
+    rows: Iterable[tuple[str, Mapping[str, Any]]],
+) -> dict[str, dict[str, VersionStats]]:
+    """What is stored of each version of each document.
+
+    Args:
+        rows: ``(record id, chunk metadata)`` of any documents and versions.
+
+    Returns:
+        doc id -> version (see :func:`version_of`) -> its stats.
+    """
+    out: dict[str, dict[str, VersionStats]] = {}
+    for id_, m in rows:
+        v = out.setdefault(m["doc_id"], {}).setdefault(version_of(m), VersionStats(meta=m))
+        v.ids.add(id_)
+        v.pending += is_pending(m)
+        if int(m["ordinal"]) == 0:
+            v.meta = m
+    return out
+
+
+def current_versions(rows: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, str]:
     """Each document's current version: the newest complete one, else the newest.
 
     Args:
-        metadatas: chunk metadata of any documents and versions.
+        rows: ``(record id, chunk metadata)`` of any documents and versions.
 
     Returns:
         doc id -> version (see :func:`version_of`).
     """
-    seen: dict[tuple[str, str], list[Any]] = {}  # (doc_id, version) -> [count, chunks, time]
-    for m in metadatas:
-        v = seen.setdefault(
-            (m["doc_id"], version_of(m)),
-            [0, int(m.get("doc_chunks", 0)), float(m.get("ingested_at", 0.0))],
-        )
-        v[0] += 1
-        if is_pending(m):
-            v[1] = -1  # a pending chunk: the version is not complete, whatever its count
-    best: dict[str, tuple[bool, float, str]] = {}
-    for (doc_id, version), (count, total, at) in seen.items():
-        key = (count == total, at, version)
-        if doc_id not in best or key > best[doc_id]:
-            best[doc_id] = key
-    return {doc_id: key[2] for doc_id, key in best.items()}
+    return {
+        doc_id: max(versions, key=lambda v: versions[v].rank)
+        for doc_id, versions in version_stats(rows).items()
+    }
 
 
 def chunk_id(chunk: Chunk, version: str) -> str:

@@ -241,7 +241,7 @@ class Searcher:
         if k <= 0 or not name or scope.empty:
             return []
         rows = [(i, m) for i, _t, m in self.store.get(where=scope.where(), include_documents=False)]
-        current = current_versions(m for _i, m in rows)
+        current = current_versions(rows)
         groups: _Groups = {}
         for i, m in rows:
             names = f"{m.get('symbol') or ''} {m.get('members') or ''}"
