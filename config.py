@@ -176,10 +176,19 @@ class Settings(BaseSettings):
         20_000_000, ge=1, description="Files larger than this are skipped when walking a folder."
     )
     embed_batch_size: int = Field(64, ge=1, description="Texts per embedding batch.")
-    embedding_backend: Literal["torch", "onnx-int8"] = Field(
-        "torch",
-        description="'torch' (sentence-transformers) or 'onnx-int8' (a dynamically "
-        "quantized ONNX export, built locally and cached under the data dir).",
+    embedding_backend: Literal[
+        "auto", "torch", "torch-bf16", "onnx", "onnx-int8", "onnx-int8-static"
+    ] = Field(
+        "auto",
+        description="'auto' (the backend measured fastest at equal recall: torch on CPUs "
+        "and GPUs today), 'torch' (sentence-transformers), 'onnx' (fp32 ONNX Runtime export, "
+        "torch's vectors), 'onnx-int8' (dynamic int8) or 'onnx-int8-static' (calibrated "
+        "int8); exports are built locally once and cached under the data dir.",
+    )
+    embedding_device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto",
+        description="Where torch embeds: 'auto' (cuda when torch sees one, else cpu), "
+        "'cpu', 'cuda' (fp16, batches of at least 256) or 'mps'.",
     )
 
     # --- retrieve-then-reason with verified evidence (issue 6) ----------------------

@@ -37,6 +37,7 @@ __all__ = [
     "ModelConnectionError",
     "NoContextError",
     "ReasonerOutputError",
+    "ReplicasUnreachableError",
     "RetrievalError",
     "SourceNotFoundError",
     "StrategyOptionError",
@@ -614,3 +615,31 @@ class TruncatedOutputError(StructuredOutputError):
     def __init__(self, schema_name: str, raw_text: str, validation_error: str) -> None:
         super().__init__(schema_name, raw_text, validation_error)
         self.finish_reason = "length"
+
+
+class ReplicasUnreachableError(ModelConnectionError):
+    """No connection could be made to any of the model's replicas (``api_base`` lists several).
+
+    Attributes:
+        urls: every replica's base URL, in the order configured.
+        url: the same URLs, comma-separated.
+        reason: what the operating system said at the last attempt.
+    """
+
+    urls: tuple[str, ...]
+
+    def __init__(
+        self, urls: Sequence[str], reason: str, *, model: str, stage: str, attempts: int
+    ) -> None:
+        LongdocError.__init__(
+            self,
+            f"cannot connect to any replica: {', '.join(urls)} ({reason}; tried {attempts} "
+            "time(s)): are the model servers running there? (LONGDOC_API_BASE)",
+            urls=tuple(urls),
+            url=", ".join(urls),
+            reason=reason,
+            model=model,
+            stage=stage,
+            attempts=attempts,
+            status_code=None,
+        )

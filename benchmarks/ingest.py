@@ -8,23 +8,32 @@ Prints embedding tokens per second for
 then the ratios, the unchanged re-ingest speed-up and the peak RSS of our ingest
 (each backend in a process of its own, so the figure is ours alone). A codebase row
 follows: our ingest (torch) of ../shared/data/code/requests and of cobra + express, in
-files and chunks per second.
+files and chunks per second. Then the zero-cost-embedder rows (the frameworks' own
+throughput, longdoc vs llama-index, Moby Dick and all books, with a cProfile breakdown of
+longdoc's time) and peak RSS for one book and a generated 100 MB folder.
 
-Run: ``.venv/bin/python benchmarks/ingest.py [--codebase-only]``.
+Run: ``.venv/bin/python benchmarks/ingest.py [--codebase-only | --zero-only | --rss-only]
+[--rss-mb N]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import hashlib
 import json
+import pstats
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from _common import SHARED_DATA, peak_rss_mib, require_data, temp_settings
 
 BATCH = 64
+ZERO_DIM = 384
 CODEBASES = {"requests": ("code/requests",), "cobra + express": ("code/cobra", "code/express")}
 
 
@@ -115,15 +124,247 @@ def codebase_rows() -> None:
         )
 
 
+# --- the framework's own cost: a zero-cost embedder -----------------------------------
+class ZeroEmbedder:
+    """Fixed unit vectors (hashed from the text) at ~0 cost; MiniLM's real tokenizer counts.
+
+    Plugged into longdoc's Index (``embedder=``) and, as :func:`llama_zero_embedding`,
+    into llama-index's pipeline: what remains is each framework's own work.
+    """
+
+    name = "zero-cost"
+    backend = "torch"
+    dimension = ZERO_DIM
+    identity = "zero-cost-384"
+
+    def __init__(self) -> None:
+        from tokenizers import Tokenizer
+
+        from longdoc.retrieval.embedding import resolve_model_path
+
+        self._tok = Tokenizer.from_file(
+            str(Path(resolve_model_path("all-MiniLM-L6-v2")) / "tokenizer.json")
+        )
+        self._tok.no_truncation()
+        self._tok.no_padding()
+        self.max_tokens = 254
+
+    def count_tokens(self, texts):
+        return (
+            [len(e.ids) for e in self._tok.encode_batch(list(texts), add_special_tokens=False)]
+            if texts
+            else []
+        )
+
+    def tokenize(self, text):
+        return list(self._tok.encode(text, add_special_tokens=False).ids)
+
+    def encode(self, texts, batch_size: int = 64):
+        return zero_vectors(texts)
+
+
+def zero_vectors(texts):
+    """One fixed unit vector per text, seeded by its hash (no model)."""
+    import numpy as np
+
+    out = np.empty((len(texts), ZERO_DIM), dtype=np.float32)
+    for i, t in enumerate(texts):
+        seed = int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little")
+        out[i] = np.random.default_rng(seed).standard_normal(ZERO_DIM, dtype=np.float32)
+    out /= np.linalg.norm(out, axis=1, keepdims=True)
+    return out
+
+
+def llama_zero_embedding():
+    """A llama-index ``BaseEmbedding`` giving the same vectors as :class:`ZeroEmbedder`."""
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+
+    class _Zero(BaseEmbedding):
+        def _get_query_embedding(self, query):
+            return zero_vectors([query])[0].tolist()
+
+        async def _aget_query_embedding(self, query):
+            return self._get_query_embedding(query)
+
+        def _get_text_embedding(self, text):
+            return zero_vectors([text])[0].tolist()
+
+        def _get_text_embeddings(self, texts):
+            return zero_vectors(texts).tolist()
+
+    return _Zero(model_name="zero-cost", embed_batch_size=BATCH)
+
+
+def zero_longdoc(paths, tag: str, profile: bool = False):
+    """longdoc's ingest with the zero-cost embedder: (seconds, chunks, tokens, profile)."""
+    from longdoc.retrieval import Index
+
+    settings = temp_settings()
+    index = Index(f"zero-{tag}", settings=settings, embedder=ZeroEmbedder(), embed_batch_size=BATCH)
+    prof = cProfile.Profile() if profile else None
+    if prof:  # cProfile sees one thread: the producer thread (load, chunk, embed) gets its own
+        inner, produce = cProfile.Profile(), index._produce
+
+        def profiled(items, put):
+            inner.enable()
+            try:
+                produce(items, put)
+            finally:
+                inner.disable()
+
+        index._produce = profiled  # type: ignore[method-assign]
+        prof.enable()
+    report = index.ingest(paths)
+    if prof:
+        prof.disable()
+        prof = pstats.Stats(prof).add(inner)
+    return report.seconds, report.chunks_embedded, report.tokens_embedded, prof
+
+
+def zero_llama(texts, tag: str):
+    """llama-index's IngestionPipeline with the same splitter sizes, tokenizer and vectors."""
+    import chromadb
+    from llama_index.core import Document
+    from llama_index.core.ingestion import IngestionPipeline
+    from llama_index.core.node_parser import SentenceSplitter
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    from longdoc.config import load_settings
+
+    zero = ZeroEmbedder()
+    r = load_settings()
+    folder = temp_settings().data_dir / f"llama-zero-{tag}"
+    collection = chromadb.PersistentClient(str(folder)).get_or_create_collection("zero")
+    splitter = SentenceSplitter(
+        chunk_size=r.chunk_size, chunk_overlap=r.chunk_overlap, tokenizer=zero.tokenize
+    )
+    pipeline = IngestionPipeline(
+        transformations=[splitter, llama_zero_embedding()],
+        vector_store=ChromaVectorStore(chroma_collection=collection),
+    )
+    t0 = time.perf_counter()
+    nodes = pipeline.run(documents=[Document(text=t) for t in texts])
+    seconds = time.perf_counter() - t0
+    return seconds, len(nodes), sum(zero.count_tokens([n.get_content() for n in nodes]))
+
+
+# Where longdoc's own time goes: cumulative time of these functions (they nest: a row
+# includes the rows of what it calls, e.g. chunking includes its token counting).
+_BREAKDOWN = {
+    "loading (read, decode, hash)": ("loading.py", "iter_documents"),
+    "chunking (all)": ("chunking.py", "chunk"),
+    "  sentence splitting (llama-index)": ("splitting.py", "sentence_split"),
+    "  token counting (tokenizer)": ("ingest.py", "count_tokens"),
+    "chunk metadata": ("records.py", "chunk_metadata"),
+    "embedding (zero-cost)": ("ingest.py", "encode"),
+    "Chroma upsert": ("store.py", "upsert"),
+    "lexical index writes": ("lexical.py", "add"),
+    "publish (pending flag)": ("index.py", "_publish"),
+    "generation bumps": ("store.py", "bump_generation"),
+    "version lookups": ("index.py", "_versions"),
+    "write session (BM25 in step)": ("lexical.py", "writing"),
+}
+
+
+def print_breakdown(prof, total: float) -> None:
+    stats = prof
+    cum: dict[str, float] = {}
+    for (file, _line, func), (_cc, _nc, _tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        for label, (f, fn) in _BREAKDOWN.items():
+            if file.endswith(f) and func == fn:
+                cum[label] = cum.get(label, 0.0) + ct
+    print(
+        f"  longdoc's own time (cProfile, cumulative; {total:.2f}s wall under the profiler; "
+        "two threads overlap, so rows may add up to more than 100%)"
+    )
+    for label in _BREAKDOWN:
+        t = cum.get(label, 0.0)
+        print(f"    {label:<38}{t:>8.2f}s {100 * t / total:>5.1f}%")
+
+
+def zero_rows() -> None:
+    """The zero-cost-embedder rows: longdoc vs llama-index on Moby Dick and on all books."""
+    books = require_data("books/moby_dick.txt") / "books"
+    corpora = {"Moby Dick": [books / "moby_dick.txt"], "all books": sorted(books.glob("*.txt"))}
+    print("\nzero-cost embedder: the frameworks' own throughput", flush=True)
+    print(
+        f"  {'corpus':<12}{'pipeline':<14}{'chunks':>8}{'seconds':>9}"
+        f"{'chunks/s':>10}{'tokens/s':>11}"
+    )
+    for n, (name, paths) in enumerate(corpora.items()):
+        s, c, t, _ = zero_longdoc(paths, f"{n}")
+        texts = [p.read_text(encoding="utf-8") for p in paths]
+        ls, lc, lt = zero_llama(texts, f"{n}")
+        print(f"  {name:<12}{'longdoc':<14}{c:>8}{s:>9.2f}{c / s:>10.0f}{t / s:>11,.0f}")
+        print(f"  {'':<12}{'llama-index':<14}{lc:>8}{ls:>9.2f}{lc / ls:>10.0f}{lt / ls:>11,.0f}")
+        print(
+            f"  {'':<12}longdoc/llama-index tokens/s = {(t / s) / (lt / ls):.2f} (target >= 2)",
+            flush=True,
+        )
+    s, _c, _t, prof = zero_longdoc(corpora["all books"], "profiled", profile=True)
+    print_breakdown(prof, s)
+
+
+def make_folder(folder: Path, megabytes: float) -> Path:
+    """``megabytes`` of text: copies of the shared books, each copy edited so none dedupes."""
+    books = sorted((require_data("books/moby_dick.txt") / "books").glob("*.txt"))
+    texts = [b.read_text(encoding="utf-8") for b in books]
+    folder.mkdir(parents=True, exist_ok=True)
+    size, n = 0, 0
+    while size < megabytes * 1_000_000:
+        text = f"Copy {n}.\n\n" + texts[n % len(texts)].replace(" the ", f" the{n % 7} ", n + 1)
+        (folder / f"copy-{n:04d}.txt").write_text(text, encoding="utf-8")
+        size, n = size + len(text.encode()), n + 1
+    return folder
+
+
+def rss_row(megabytes: float) -> None:
+    """Peak RSS of longdoc's ingest (zero-cost embedder), each corpus in a fresh process."""
+    print("\npeak RSS of longdoc ingest (zero-cost embedder; target < 2,048 MiB)", flush=True)
+    tmp = Path(tempfile.mkdtemp(prefix="longdoc-rss-"))
+    try:
+        corpora = {
+            "Moby Dick": require_data("books/moby_dick.txt") / "books" / "moby_dick.txt",
+            f"{megabytes:g} MB folder": make_folder(tmp / "folder", megabytes),
+        }
+        for name, path in corpora.items():
+            out = subprocess.run(
+                [sys.executable, __file__, "--rss-of", str(path)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            got = json.loads(out.stdout.strip().splitlines()[-1])
+            print(
+                f"  {name:<16}{got['chunks']:>9} chunks {got['seconds']:>8.1f}s "
+                f"{got['chunks'] / got['seconds']:>7.0f} chunks/s  "
+                f"peak RSS {got['rss_mib']:>7,.0f} MiB",
+                flush=True,
+            )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--codebase-only", action="store_true", help="only the codebase row")
-    if not parser.parse_args().codebase_only:
+    parser.add_argument("--zero-only", action="store_true", help="only the zero-cost rows")
+    parser.add_argument("--rss-only", action="store_true", help="only the peak RSS row")
+    parser.add_argument("--rss-mb", type=float, default=100, help="the RSS row's folder size")
+    args = parser.parse_args()
+    if args.zero_only or args.rss_only:
+        zero_rows() if args.zero_only else None
+        rss_row(args.rss_mb)
+        return 0
+    if not args.codebase_only:
         if (SHARED_DATA / "books" / "moby_dick.txt").exists():
             moby()
         else:  # the codebase row may still run
             print(f"Moby Dick rows skipped: {SHARED_DATA / 'books' / 'moby_dick.txt'} not found")
     codebase_rows()
+    if (SHARED_DATA / "books" / "moby_dick.txt").exists():
+        zero_rows()
+        rss_row(args.rss_mb)
     return 0
 
 
@@ -145,7 +386,7 @@ def moby() -> None:
     rates["(a) raw SentenceTransformer.encode"] = tokens / a
     print(f"  (a) {a:.1f}s", flush=True)
     reingest, rss = {}, {}
-    for backend in ("torch", "onnx-int8"):
+    for backend in ("torch", "onnx", "onnx-int8", "onnx-int8-static"):
         got = ours_isolated(backend)
         seconds, again = got["seconds"], got["again"]
         rates[f"(b) longdoc ingest [{backend}]"] = got["tokens"] / seconds
@@ -164,7 +405,7 @@ def moby() -> None:
     for name, rate in rates.items():
         print(f"  {name:<40} {rate:>9,.0f}")
     ra, rc = rates["(a) raw SentenceTransformer.encode"], rates["(c) llama-index IngestionPipeline"]
-    for backend in ("torch", "onnx-int8"):
+    for backend in ("torch", "onnx", "onnx-int8", "onnx-int8-static"):
         rb = rates[f"(b) longdoc ingest [{backend}]"]
         print(
             f"  [{backend}] (b)/(a) = {rb / ra:.2f}   (b)/(c) = {rb / rc:.2f}   "
@@ -176,6 +417,10 @@ def moby() -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--rss-of":
+        s, c, _t, _ = zero_longdoc(Path(sys.argv[2]), "rss")
+        print(json.dumps({"seconds": s, "chunks": c, "rss_mib": peak_rss_mib()}))
+        sys.exit(0)
     if len(sys.argv) == 3 and sys.argv[1] == "--ours":
         book = require_data("books/moby_dick.txt") / "books" / "moby_dick.txt"
         seconds, tokens, again = ours(Path(book), sys.argv[2])

@@ -161,7 +161,7 @@ def eval_llamaindex(docs, queries, count) -> dict[int, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 meetings, 30 HotpotQA examples")
-    parser.add_argument("--backends", default="torch,onnx-int8")
+    parser.add_argument("--backends", default="torch,onnx,onnx-int8,onnx-int8-static")
     args = parser.parse_args()
     data = require_data("qa/qmsum_val.jsonl", "qa/hotpotqa_dev_sample100.json")
     from longdoc.retrieval.embedding import get_embedder

@@ -7,7 +7,9 @@
     the novel's words, written through the index's own write path (Chroma records
     and SQLite FTS5 rows together), so both halves of hybrid search hold them.
 (b) Hybrid search p50 / p95 at 100k and 1M chunks (a size above ``--max-chunks`` is
-    skipped, with the build time extrapolated from the sizes built).
+    skipped, with the build time extrapolated from the sizes built), then its two
+    halves alone at the fusion depth (dense: embed + HNSW query; lexical: the FTS5
+    query plus reading its hits back from Chroma) and the FTS5 query by itself.
 (c) Two writer processes vs one on the same embedded data dir: chunks per second and
     lost chunks (records counted afterwards against what the writers reported).
 
@@ -64,12 +66,15 @@ def new_document(text: str, count) -> str:
     return text[start : start + chars]
 
 
-def fill(index, n: int, words: list[str], seed: int = 0) -> float:
-    """Write ``n`` background chunks (random unit vectors, random words); return seconds.
+def fill(index, n: int, words: list[str], seed: int = 0) -> tuple[float, float, float]:
+    """Write ``n`` background chunks (random unit vectors, random words).
 
     Written as the index writes an ingest (BM25 rows first, then Chroma, then the
     generation bump, inside its write session): the private calls are the ones
     ``Index._write_chunks`` makes, with the embeddings given instead of computed.
+
+    Returns:
+        ``(total, Chroma upsert, FTS5 rows)`` seconds.
     """
     import numpy as np
 
@@ -78,7 +83,7 @@ def fill(index, n: int, words: list[str], seed: int = 0) -> float:
 
     rng = random.Random(seed)
     vec_rng = np.random.default_rng(seed)
-    t0 = time.perf_counter()
+    t0, upsert, fts = time.perf_counter(), 0.0, 0.0
     with index._writing():
         for lo in range(0, n, BATCH):
             ids, texts, metas = [], [], []
@@ -96,11 +101,15 @@ def fill(index, n: int, words: list[str], seed: int = 0) -> float:
                                             version="0" * 16))  # fmt: skip
             vecs = vec_rng.standard_normal((len(ids), DIM)).astype("float32")
             vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+            t1 = time.perf_counter()
             index.bm25.add(ids, texts)
+            t2 = time.perf_counter()
             index.store.upsert(ids, texts, metas, embeddings=vecs)
+            upsert += time.perf_counter() - t2
+            fts += t2 - t1
             index.store.bump_generation()
             index.bm25.bumped()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, upsert, fts
 
 
 def time_to_find(index, doc, query: str) -> tuple[float, float, float, float]:
@@ -134,16 +143,32 @@ def time_to_find(index, doc, query: str) -> tuple[float, float, float, float]:
     raise SystemExit(f"hybrid search never found {doc.doc_id} (query {query!r})")
 
 
-def latency(index, queries: list[str]) -> tuple[float, float]:
-    """Hybrid search p50 and p95 in milliseconds over ``queries`` (after one warm-up)."""
-    index.search(queries[0], 10, mode="hybrid")
+def latency(search, queries: list[str]) -> tuple[float, float]:
+    """p50 and p95 in milliseconds of ``search(query)`` over ``queries`` (after one warm-up)."""
+    search(queries[0])
     times = []
     for q in queries:
         t0 = time.perf_counter()
-        index.search(q, 10, mode="hybrid")
+        search(q)
         times.append((time.perf_counter() - t0) * 1000)
     cuts = statistics.quantiles(times, n=20)
     return statistics.median(times), cuts[18]
+
+
+def latency_rows(index, queries: list[str]) -> None:
+    """Print hybrid (k=10) latency, then each half alone at the fusion depth, then FTS5 alone."""
+    from longdoc.retrieval.search import _FUSION_DEPTH
+
+    page = max(4 * _FUSION_DEPTH, 64)  # the first page Searcher._bm25 asks FTS5 for
+    rows = [
+        ("hybrid", lambda q: index.search(q, 10, mode="hybrid")),
+        ("  dense half", lambda q: index.search(q, _FUSION_DEPTH, mode="dense")),
+        ("  lexical half", lambda q: index.search(q, _FUSION_DEPTH, mode="bm25")),
+        ("    FTS5 query", lambda q: index.bm25.scores(q, limit=page)),
+    ]
+    for label, search in rows:
+        p50, p95 = latency(search, queries)
+        print(f"      {label:<15} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms", flush=True)
 
 
 # --- (c) writer processes --------------------------------------------------------------
@@ -236,11 +261,12 @@ def main() -> int:
     def build(n: int) -> Index:
         if n not in built:
             index = Index(f"scale-{n}", settings=settings, embedder=probe.embedder)
-            seconds = fill(index, n, words)
+            seconds, upsert, fts = fill(index, n, words)
             index.search(query, 10, mode="hybrid")  # open HNSW and FTS5 before any timing
             built[n] = (index, seconds)
             print(f"  built {n:,} background chunks in {seconds:.1f}s "
-                  f"({n / seconds:,.0f} chunks/s)", flush=True)  # fmt: skip
+                  f"({n / seconds:,.0f} chunks/s; Chroma upsert {upsert:.1f}s, "
+                  f"FTS5 rows {fts:.1f}s)", flush=True)  # fmt: skip
         return built[n][0]
 
     print("\n(a) add one 5,000-token document: seconds until a hybrid search finds it", flush=True)
@@ -268,11 +294,12 @@ def main() -> int:
                 rate = max(m for m in built) / built[max(built)][1]
             hint = ""
             if rate:
-                hint = f"; building would take ~{n / rate / 60:.0f} min at {rate:,.0f} chunks/s"
+                hint = f"; building would take ~{n / rate / 60:.1f} min at {rate:,.0f} chunks/s"
             print(f"  {n:>9,} chunks: skipped (above --max-chunks {args.max_chunks:,}{hint})")
             continue
-        p50, p95 = latency(build(n), queries)
-        print(f"  {n:>9,} chunks: p50 {p50:7.1f} ms   p95 {p95:7.1f} ms", flush=True)
+        index = build(n)
+        print(f"  {n:>9,} chunks:", flush=True)
+        latency_rows(index, queries)
     built.clear()
 
     if args.skip_writers:

@@ -58,13 +58,17 @@ def run_chat(args: argparse.Namespace) -> int:
     """Answer messages from the arguments, or interactively until end of input."""
     from rich.console import Console
 
-    console = Console()
+    console, notes = Console(), Console(stderr=True)
     chat = _chat(args)
-    with chat.gateway:  # the CLI made it: closed when the chat ends
+    # A sitting: run again after a kill with the same messages, it replays the
+    # finished turns (no model call) and resumes the interrupted one.
+    with chat.gateway, chat.sitting() as sitting:  # the CLI made the gateway: closed at the end
         for message in args.message or _lines(console):
-            reply = chat.chat(message)
+            reply = sitting.send(message)
             console.print(reply.answer, highlight=False)
             console.print(f"[dim]context {reply.context_tokens} tokens[/]", highlight=False)
+            if reply.restored:  # on stderr: the transcript reads as one uninterrupted sitting
+                notes.print("[dim](restored from the interrupted sitting)[/]", highlight=False)
     return 0
 
 

@@ -31,6 +31,8 @@ TokenCount = Callable[[list[str]], list[int]]
 # The default character cap per token of the embedder's limit: English prose runs at
 # 4-5 characters a token, indented code somewhat more.
 _CHARS_PER_TOKEN = 8
+# The sentence splitter's probe of a long text: this many characters per token of chunk_size.
+_SPLIT_PROBE_CHARS = 16
 
 
 def _sha(text: str) -> str:
@@ -88,14 +90,16 @@ class Chunker:
             Chunks with offsets into ``doc.text``, token counts and hashes.
         """
         pieces = self._code_pieces(doc) if doc.kind == "code" else self._prose_pieces(doc.text)
-        pieces = self._fit(doc.text, pieces)
+        # Every fitted piece is counted exactly once: the final counts are looked up here.
+        memo: dict[str, int] = {}
+        pieces = self._fit(doc.text, pieces, memo)
         capped = _cap_chars(doc.text, pieces, self.max_chars)
         if len(capped) > len(pieces):  # a cut inside a word can add a word piece: fit again
-            pieces = self._fit(doc.text, capped)
+            pieces = self._fit(doc.text, capped, memo)
         pieces = [p for p in pieces if doc.text[p.start : p.end].strip()]
         texts = [doc.text[p.start : p.end] for p in pieces]
         embed = [f"{p.header}\n{t}" if p.header else t for p, t in zip(pieces, texts, strict=False)]
-        counts = self.count_tokens(embed)
+        counts = _counted(self.count_tokens, embed, memo)
         lines = _LineIndex(doc.text) if doc.kind == "code" else None
         return [
             Chunk(
@@ -123,7 +127,7 @@ class Chunker:
         parts = sentence_split(
             text,
             self.chunk_size,
-            lambda s: range(self.count(s)),
+            lambda s: range(self._splitter_count(s)),
             chunk_overlap=self.chunk_overlap,
         )
         pieces: list[Piece] = []
@@ -133,6 +137,23 @@ class Chunker:
             pieces.append(Piece(start, end))
             cursor = start + 1
         return pieces
+
+    def _splitter_count(self, text: str) -> int:
+        """Tokens of ``text`` as the sentence splitter needs them: exact up to ``chunk_size``.
+
+        The splitter first counts the whole document, then every paragraph, and only
+        compares a count over ``chunk_size`` with ``chunk_size``: a prefix cut at a space
+        that is already over it proves the text is, for a fraction of the cost. The
+        splits come out the same (counts do not shrink as a text grows at a space).
+        """
+        probe = _SPLIT_PROBE_CHARS * self.chunk_size
+        if len(text) > 2 * probe:
+            cut = text.rfind(" ", 0, probe)
+            if cut > 0:
+                n = self.count(text[:cut])
+                if n > self.chunk_size:
+                    return n
+        return self.count(text)
 
     # --- code --------------------------------------------------------------------------
     def _code_pieces(self, doc: LoadedDocument) -> list[Piece]:
@@ -163,7 +184,7 @@ class Chunker:
         return pieces
 
     # --- the hard limit ----------------------------------------------------------------
-    def _fit(self, text: str, pieces: list[Piece]) -> list[Piece]:
+    def _fit(self, text: str, pieces: list[Piece], memo: dict[str, int]) -> list[Piece]:
         # Sentence splitting sums the token counts of its splits, which can differ
         # from the count of the joined text by a few word pieces; code units can be
         # any size. Anything over the embedder's limit is cut again here.
@@ -174,7 +195,7 @@ class Chunker:
         return fit_then_cut(
             pieces,
             limit=self.max_tokens,
-            count=lambda ps: self.count_tokens([embed(p) for p in ps]),
+            count=lambda ps: _counted(self.count_tokens, [embed(p) for p in ps], memo),
             cut=lambda p, _n: self._cut(text, p),
         )
 
@@ -196,6 +217,14 @@ class Chunker:
         n = self.count(text[p.start : p.end])
         step = max(1, (p.end - p.start) * budget // (n + 1) - 1)
         return [replace(p, start=s, end=min(s + step, p.end)) for s in range(p.start, p.end, step)]
+
+
+def _counted(count: TokenCount, texts: list[str], memo: dict[str, int]) -> list[int]:
+    """Token counts of ``texts``, counting only those not in ``memo`` (which keeps them)."""
+    todo = [t for t in dict.fromkeys(texts) if t not in memo]
+    if todo:
+        memo.update(zip(todo, count(todo), strict=True))
+    return [memo[t] for t in texts]
 
 
 def _cap_chars(text: str, pieces: list[Piece], limit: int) -> list[Piece]:

@@ -18,6 +18,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -98,6 +99,38 @@ def _opening(settings: Settings, client: Any) -> Iterator[None]:
         yield
 
 
+@dataclass
+class _Write:
+    """One Chroma write of the ingest pipeline: a group of one document's chunks."""
+
+    doc: LoadedDocument
+    seq: int
+    total: int
+    ids: list[str]
+    texts: list[str]
+    metas: list[dict[str, Any]]
+    embed_texts: list[str]
+    tokens: int
+    vectors: Any = None
+
+
+@dataclass
+class _Done:
+    """The end of one pipeline item: a skipped file, or a document to finish.
+
+    ``later``: a second copy of a doc id in one run, planned only once the first is stored.
+    """
+
+    seq: int
+    total: int
+    doc: LoadedDocument | None = None
+    issue: LoadIssue | None = None
+    outcome: str = "added"
+    publish: list[str] = field(default_factory=list)
+    version: str | None = None
+    later: bool = False
+
+
 class Index:
     """Chunks of documents in a Chroma collection, with dense, BM25 and hybrid search.
 
@@ -152,6 +185,7 @@ class Index:
 
             self._file_lock = FileLock(str(self.bm25.folder / "write.lock"))
         self._chunker: Chunker | None = None
+        self._pipeline_depth = 4  # ingest items chunked and embedded ahead of the writes
 
     @property
     def collection(self) -> str:
@@ -206,31 +240,8 @@ class Index:
         total = len(found.files)
         emit(IngestEvent(stage="scan", files_total=total, message=f"{total} file(s)"))
         seen: set[str] = set()
-        for done, item in enumerate(iter_documents(found), start=1):
-            if isinstance(item, LoadIssue):
-                report.issues.append(item)
-                seen.add(str(Path(item.path).resolve()))
-                emit(
-                    IngestEvent(
-                        stage="skip",
-                        files_done=done,
-                        files_total=total,
-                        path=item.path,
-                        message=item.reason,
-                    )
-                )
-                continue
-            seen.add(item.source)
-            self._ingest_one(item, report, emit, (done - 1, total))
-            emit(
-                IngestEvent(
-                    stage="file",
-                    files_done=done,
-                    files_total=total,
-                    path=item.source,
-                    chunks_embedded=report.chunks_embedded,
-                )
-            )
+        items = ((i, total, item) for i, item in enumerate(iter_documents(found)))
+        self._run_pipeline(items, report, emit, seen)
         if prune:
             roots = [Path(p).resolve() for p in paths if Path(p).is_dir()]
             self._prune(roots, seen, report, emit)
@@ -254,17 +265,7 @@ class Index:
         docs = list(docs)
         report = IngestReport()
         emit = on_progress or (lambda _e: None)
-        for done, doc in enumerate(docs, start=1):
-            self._ingest_one(doc, report, emit, (done - 1, len(docs)))
-            emit(
-                IngestEvent(
-                    stage="file",
-                    files_done=done,
-                    files_total=len(docs),
-                    path=doc.source,
-                    chunks_embedded=report.chunks_embedded,
-                )
-            )
+        self._run_pipeline(((i, len(docs), d) for i, d in enumerate(docs)), report, emit, set())
         report.seconds = time.perf_counter() - t0
         return report
 
@@ -288,25 +289,83 @@ class Index:
         rows = self.store.get(where={"doc_id": doc_id}, include_documents=False)
         return version_stats((i, m) for i, _t, m in rows).get(doc_id, {})
 
-    def _ingest_one(
+    # --- the ingest pipeline: plan, chunk and embed ahead; write in order here -----------
+    def _run_pipeline(
         self,
-        doc: LoadedDocument,
+        items: Iterable[tuple[int, int, LoadedDocument | LoadIssue]],
         report: IngestReport,
         emit: ProgressCallback,
-        position: tuple[int, int],
+        seen: set[str],
     ) -> None:
-        report.issues.extend(
-            LoadIssue(path=doc.source, reason=w, skipped=False) for w in doc.warnings
+        """Ingest ``(position, total, document or issue)`` items.
+
+        A producer thread loads, chunks and embeds (batches of about ``_embed_tokens``
+        tokens, across documents) up to ``_pipeline_depth`` items ahead; this thread,
+        which holds the writer locks, writes them in order with the same protocol as
+        one at a time (BM25 rows, then Chroma, pending until the version is complete),
+        reports and emits. An error on either side is raised here, nothing left half
+        visible: unpublished chunks stay pending.
+        """
+        from longdoc.retrieval.pipeline import Pipeline
+
+        pipe: Pipeline[_Write | _Done] = Pipeline(
+            lambda put: self._produce(items, put),
+            lambda item: self._apply(item, report, emit, seen),
+            self._pipeline_depth,
         )
+        pipe.run()
+
+    @property
+    def _embed_tokens(self) -> int:
+        # The old batch of 4 embedding batches of full chunks, counted in tokens.
+        return self.retrieval.embed_batch_size * 4 * self.chunker.chunk_size
+
+    def _produce(
+        self,
+        items: Iterable[tuple[int, int, LoadedDocument | LoadIssue]],
+        put: Callable[[_Write | _Done], None],
+    ) -> None:
+        buffer: list[_Write | _Done] = []
+        tokens = 0
+        planned: set[str] = set()
+        for seq, total, item in items:
+            if isinstance(item, LoadIssue):
+                buffer.append(_Done(seq, total, issue=item))
+                continue
+            if item.doc_id in planned:  # its first copy may not be stored yet: plan it there
+                buffer.append(_Done(seq, total, doc=item, later=True))
+                continue
+            planned.add(item.doc_id)
+            for step in self._plan(item, seq, total):
+                buffer.append(step)
+                tokens += step.tokens if isinstance(step, _Write) else 0
+                if tokens >= self._embed_tokens:
+                    self._flush(buffer, put)
+                    tokens = 0
+        self._flush(buffer, put)
+
+    def _flush(self, buffer: list[_Write | _Done], put: Callable[[_Write | _Done], None]) -> None:
+        """Embed the buffered writes in one call, then hand every buffered item on in order."""
+        writes = [w for w in buffer if isinstance(w, _Write)]
+        if writes:
+            vectors = self.store.embed([t for w in writes for t in w.embed_texts])
+            at = 0
+            for w in writes:
+                w.vectors, at = vectors[at : at + len(w.ids)], at + len(w.ids)
+        for item in buffer:
+            put(item)
+        buffer.clear()
+
+    def _plan(self, doc: LoadedDocument, seq: int, total: int) -> Iterator[_Write | _Done]:
+        """The writes that store ``doc`` (none when unchanged), then what finishes it."""
         versions = self._versions(doc.doc_id)
         version = document_version(doc.content_hash, self.chunker.signature)
         current = versions.get(version)
         if current and current.complete:
             if len(versions) == 1:
-                report.unchanged.append(doc.doc_id)
-                return
-            self._delete_other_versions(doc.doc_id, version)  # a replace was interrupted
-            report.updated.append(doc.doc_id)
+                yield _Done(seq, total, doc=doc, outcome="unchanged")
+            else:  # a replace was interrupted: only the other versions' deletion is left
+                yield _Done(seq, total, doc=doc, outcome="updated", version=version)
             return
         chunks = self.chunker.chunk(doc)
         # An interrupted ingest of this very version resumes: its stored chunks are kept.
@@ -316,10 +375,13 @@ class Index:
         step = self.retrieval.embed_batch_size * 4
         for i in range(0, len(todo), step):
             batch = todo[i : i + step]
-            self._write_chunks(
-                [chunk_id(c, version) for c in batch],
-                [c.text for c in batch],
-                [
+            yield _Write(
+                doc=doc,
+                seq=seq,
+                total=total,
+                ids=[chunk_id(c, version) for c in batch],
+                texts=[c.text for c in batch],
+                metas=[
                     {
                         **chunk_metadata(
                             c, doc, doc_chunks=len(chunks), ingested_at=now, version=version
@@ -329,23 +391,74 @@ class Index:
                     for c in batch
                 ],
                 embed_texts=[c.embed_text for c in batch],
+                tokens=sum(c.token_count for c in batch),
             )
-            report.chunks_embedded += len(batch)
-            report.tokens_embedded += sum(c.token_count for c in batch)
+        outcome = "updated" if versions and set(versions) != {version} else "added"
+        publish = [chunk_id(c, version) for c in sorted(chunks, key=lambda c: c.ordinal)]
+        yield _Done(seq, total, doc=doc, outcome=outcome, publish=publish, version=version)
+
+    def _apply(
+        self, item: _Write | _Done, report: IngestReport, emit: ProgressCallback, seen: set[str]
+    ) -> None:
+        """Write, report and emit one item of the pipeline (in the caller's thread)."""
+        if isinstance(item, _Write):
+            self._write_chunks(
+                item.ids, item.texts, item.metas, embed_texts=item.embed_texts, vectors=item.vectors
+            )
+            report.chunks_embedded += len(item.ids)
+            report.tokens_embedded += item.tokens
             emit(
                 IngestEvent(
                     stage="embed",
-                    files_done=position[0],
-                    files_total=position[1],
+                    files_done=item.seq,
+                    files_total=item.total,
                     chunks_embedded=report.chunks_embedded,
-                    path=doc.source,
+                    path=item.doc.source,
                 )
             )
-        self._publish([chunk_id(c, version) for c in sorted(chunks, key=lambda c: c.ordinal)])
-        # Only now that the new version is complete does the old one go.
-        self._delete_other_versions(doc.doc_id, version)
-        (report.updated if versions and set(versions) != {version} else report.added).append(
-            doc.doc_id
+            return
+        if item.issue is not None:
+            report.issues.append(item.issue)
+            seen.add(str(Path(item.issue.path).resolve()))
+            emit(
+                IngestEvent(
+                    stage="skip",
+                    files_done=item.seq + 1,
+                    files_total=item.total,
+                    path=item.issue.path,
+                    message=item.issue.reason,
+                )
+            )
+            return
+        assert item.doc is not None
+        if item.later:  # a second copy of one doc id: planned now that the first is stored
+            for step in self._plan(item.doc, item.seq, item.total):
+                self._apply(step, report, emit, seen)
+            return
+        self._finish(item, report, emit, seen)
+
+    def _finish(
+        self, item: _Done, report: IngestReport, emit: ProgressCallback, seen: set[str]
+    ) -> None:
+        doc = item.doc
+        assert doc is not None
+        seen.add(doc.source)
+        report.issues.extend(
+            LoadIssue(path=doc.source, reason=w, skipped=False) for w in doc.warnings
+        )
+        if item.publish:
+            self._publish(item.publish)
+        if item.version is not None:  # only now that the new version is complete does the old go
+            self._delete_other_versions(doc.doc_id, item.version)
+        getattr(report, item.outcome).append(doc.doc_id)
+        emit(
+            IngestEvent(
+                stage="file",
+                files_done=item.seq + 1,
+                files_total=item.total,
+                path=doc.source,
+                chunks_embedded=report.chunks_embedded,
+            )
         )
 
     def _publish(self, ids: list[str]) -> None:
@@ -396,12 +509,16 @@ class Index:
         texts: list[str],
         metadatas: list[dict[str, Any]],
         embed_texts: list[str],
+        vectors: Any = None,
     ) -> None:
-        """Write chunk records: BM25 rows first, so a crash leaves extra rows, never missing."""
+        """Write chunk records: BM25 rows first, so a crash leaves extra rows, never missing.
+
+        ``vectors`` are the embeddings of ``embed_texts`` when already computed.
+        """
         from longdoc.retrieval.lexical import lexical_text
 
         self.bm25.add(ids, [lexical_text(t, m) for t, m in zip(texts, metadatas, strict=True)])
-        self.store.upsert(ids, texts, metadatas, embed_texts=embed_texts)
+        self.store.upsert(ids, texts, metadatas, embeddings=vectors, embed_texts=embed_texts)
         self.store.bump_generation()
         self.bm25.bumped()
 
@@ -417,13 +534,21 @@ class Index:
     def _prune(
         self, roots: list[Path], seen: set[str], report: IngestReport, emit: ProgressCallback
     ) -> None:
-        for info in self.list_documents():
-            src = Path(info.source)
+        # Half-written documents too: list_documents() hides them, so a killed ingest's
+        # chunks would otherwise stay forever once their file is gone.
+        sources = {**self._pending_sources(), **{d.doc_id: d.source for d in self.list_documents()}}
+        for doc_id, source in sorted(sources.items()):
+            src = Path(source)
             inside = any(root == src or root in src.parents for root in roots)
             if inside and str(src) not in seen:
-                self.delete_document(info.doc_id)
-                report.removed.append(info.doc_id)
-                emit(IngestEvent(stage="prune", path=info.source, message=info.doc_id))
+                self.delete_document(doc_id)
+                report.removed.append(doc_id)
+                emit(IngestEvent(stage="prune", path=source, message=doc_id))
+
+    def _pending_sources(self) -> dict[str, str]:
+        """``doc_id -> source`` of every version still pending (being written, or killed)."""
+        rows = self.store.get(where={PENDING: True}, include_documents=False)
+        return {str(m["doc_id"]): str(m["source"]) for _i, _t, m in rows}
 
     # --- documents ---------------------------------------------------------------------
     def list_documents(self) -> list[DocumentInfo]:

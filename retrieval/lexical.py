@@ -22,6 +22,11 @@ Tokens are identifier-aware (:func:`tokenize`): ``getUserName``, ``get_user_name
 whole identifier, so code and prose queries find each other. They are computed here
 and stored joined by spaces; FTS5's ``ascii`` tokenizer with ``-`` and ``_`` as token
 characters then splits them at the spaces only, so splitting and stemming stay ours.
+
+A search over 5,000 rows or more leaves out query tokens held by half the rows or more
+(read from an ``fts5vocab`` table): ``bm25()`` gives them an IDF of 1e-6, yet OR-ing them in makes
+FTS5 score nearly every row. Unfiltered, it ranks and cuts inside FTS5 and joins
+``records`` for the rows kept only.
 """
 
 from __future__ import annotations
@@ -58,6 +63,10 @@ CREATE VIRTUAL TABLE IF NOT EXISTS terms USING fts5(tokens, tokenize="ascii toke
 _LOCKS: dict[str, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
 _MAX_FILTER = 30_000  # doc ids bound in one query (SQLite allows 32,766); callers re-check
+_VOCAB = "terms_vocab"  # the fts5vocab table over ``terms`` (per connection, in temp)
+# Below this many rows every query token is kept: pruning is for speed at scale, and a
+# small index keeps every matching row for rank fusion, however low its score.
+_PRUNE_MIN_ROWS = 5_000
 
 # Bump whenever tokens change: a saved index built by another version is rebuilt.
 TOKENIZER_VERSION = 2
@@ -181,6 +190,7 @@ class Bm25Index:
             self._lock = _LOCKS.setdefault(str(self.path.resolve()), threading.RLock())
         self._conn: sqlite3.Connection | None = None
         self._session: dict[str, int] | None = None  # started generation, own bumps, depth
+        self._rows: tuple[tuple[int, int], int] | None = None  # (data version, changes), rows
 
     # --- storage ------------------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
@@ -192,6 +202,8 @@ class Bm25Index:
             )
             conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
             conn.executescript(_SCHEMA)
+            # Per connection, in temp: document frequencies, read to prune a query's tokens.
+            conn.execute(f"CREATE VIRTUAL TABLE temp.{_VOCAB} USING fts5vocab(main, terms, row)")
             self._conn = conn
         return self._conn
 
@@ -369,7 +381,8 @@ class Bm25Index:
             query: the text to score the records against.
             state: returns the collection's ``(generation, count)`` now.
             fetch: returns ``(ids, texts)`` of every record, for a rebuild.
-            limit: at most this many; default all matching.
+            limit: at most this many; default all matching (less those matched only by
+                tokens in half the rows or more: see :meth:`scores`).
             offset: skip this many best ones first.
             doc_ids: only records of these documents.
 
@@ -388,21 +401,71 @@ class Bm25Index:
         offset: int = 0,
         doc_ids: Collection[str] | None = None,
     ) -> list[tuple[str, float]]:
-        """``(id, score)`` of the records matching ``query``, best first (see :meth:`ranked`)."""
+        """``(id, score)`` of the records matching ``query``, best first (see :meth:`ranked`).
+
+        Query tokens that no row holds are left out (they add nothing to any score), and
+        so are those held by half the rows or more, unless every token is such: FTS5's
+        ``bm25()`` clamps their IDF to 1e-6, so they add at most ~2e-6 to a score but
+        make the query visit nearly every row. "All matching" therefore leaves out rows
+        matched by such ubiquitous tokens only (their scores would be ~1e-6).
+        """
         tokens = self._tokenizer(query)
         if not tokens or (doc_ids is not None and not doc_ids):
             return []
+        with self._lock:
+            conn = self._db()
+            tokens = self._informative(conn, tokens)
+            if not tokens:
+                return []
+            sql, params = self._ranking_sql(tokens, limit=limit, offset=offset, doc_ids=doc_ids)
+            rows = conn.execute(sql, params).fetchall()
+        return [(i, -float(s)) for i, s in rows]  # FTS5's bm25() is lower-is-better
+
+    def _informative(self, conn: sqlite3.Connection, tokens: list[str]) -> list[str]:
+        """``tokens`` (order and repeats kept: both weigh in bm25) less those that barely score."""
+        unique = sorted(set(tokens))
+        df: dict[str, int] = {}
+        for i in range(0, len(unique), 500):  # under SQLite's limit on bound parameters
+            part = unique[i : i + 500]
+            marks = ",".join("?" * len(part))
+            sql = f"SELECT term, doc FROM temp.{_VOCAB} WHERE term IN ({marks})"
+            df.update(conn.execute(sql, part).fetchall())
+        present = [t for t in tokens if df.get(t, 0) > 0]
+        rows = self._row_count(conn)
+        if rows < _PRUNE_MIN_ROWS:
+            return present
+        # bm25's IDF log((N - n + 0.5) / (n + 0.5)) is <= 0, so clamped to 1e-6, when 2n >= N.
+        telling = [t for t in present if 2 * df[t] < rows]
+        return telling or present
+
+    def _row_count(self, conn: sqlite3.Connection) -> int:
+        """How many rows the index holds (cached until any connection writes the file)."""
+        (version,) = conn.execute("PRAGMA data_version").fetchone()
+        key = (int(version), conn.total_changes)
+        if self._rows is None or self._rows[0] != key:
+            (count,) = conn.execute("SELECT count(*) FROM records").fetchone()
+            self._rows = (key, int(count))
+        return self._rows[1]
+
+    @staticmethod
+    def _ranking_sql(
+        tokens: list[str], *, limit: int | None, offset: int, doc_ids: Collection[str] | None
+    ) -> tuple[str, list[Any]]:
+        """The query ranking ``tokens`` (OR-ed): ranked and cut inside FTS5 when unfiltered."""
         match = " OR ".join(f'"{t}"' for t in tokens)  # tokens hold no quote: \w and -
+        page = [-1 if limit is None else limit, offset]
+        if doc_ids is None or len(doc_ids) > _MAX_FILTER:
+            # records is joined for the kept rows only, not for every match before the cut.
+            sql = (
+                "SELECT r.id, t.score FROM (SELECT rowid, bm25(terms) AS score FROM terms "
+                "WHERE terms MATCH ? ORDER BY score, rowid LIMIT ? OFFSET ?) t "
+                "JOIN records r ON r.rowid = t.rowid ORDER BY t.score, t.rowid"
+            )
+            return sql, [match, *page]
+        marks = ",".join("?" * len(doc_ids))
         sql = (
             "SELECT r.id, bm25(terms) FROM terms JOIN records r ON r.rowid = terms.rowid "
-            "WHERE terms MATCH ?"
+            f"WHERE terms MATCH ? AND r.doc_id IN ({marks}) "
+            "ORDER BY bm25(terms), r.rowid LIMIT ? OFFSET ?"
         )
-        params: list[Any] = [match]
-        if doc_ids is not None and len(doc_ids) <= _MAX_FILTER:
-            sql += f" AND r.doc_id IN ({','.join('?' * len(doc_ids))})"
-            params += sorted(doc_ids)
-        sql += " ORDER BY bm25(terms), r.rowid LIMIT ? OFFSET ?"
-        params += [-1 if limit is None else limit, offset]
-        with self._lock:
-            rows = self._db().execute(sql, params).fetchall()
-        return [(i, -float(s)) for i, s in rows]  # FTS5's bm25() is lower-is-better
+        return sql, [match, *sorted(doc_ids), *page]

@@ -107,8 +107,7 @@ def test_a_killed_chat_resumes_its_turn(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Killed while the first turn is remembered (its answer finished, its summary held):
-    # the rerun finishes that turn. A turn already remembered is not replayed: sending
-    # its message again is a new turn (a chat is not idempotent), so the kill is in turn 1.
+    # the rerun finishes that turn (kills after a finished turn: the test below).
     def args(_where: Path) -> list[str]:
         return ["chat", "--session", "s", "-m", "My locker code is 4417.", "-m", "And my name?"]
 
@@ -121,6 +120,72 @@ def test_a_killed_chat_resumes_its_turn(
 
     hold = HoldAt(_notes)
     kill_and_rerun(args, output, hold, [2], server, tmp_path, monkeypatch, capsys)
+
+
+_TWO_TURNS = ["chat", "--session", "s", "-m", "My locker code is 4417.", "-m", "And my name?"]
+
+
+def _chat_output(capsys: pytest.CaptureFixture[str]) -> Any:
+    def output(_where: Path, out: str) -> Any:
+        capsys.readouterr()
+        assert main(["memory", "show", "--session", "s", "--json", "--last", "10"]) == 0
+        memory = json.loads(capsys.readouterr().out)
+        recent = [(e["ordinal"], e["role"], e["text"]) for e in memory.pop("recent")]
+        assert [role for _, role, _ in recent] == ["turn", "turn"]  # each turn remembered once
+        return out, recent, memory
+
+    return output
+
+
+def test_a_chat_killed_after_a_finished_turn_replays_it(
+    server: FakeOpenAI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Request 3 is turn 2's answer: killed right after turn 1 finished (answered,
+    # remembered, printed). The rerun replays turn 1 with no call and is killed again
+    # during turn 2 (its answer finished, its summary held, request 2 of that run).
+    hold = HoldAt(_notes)
+    kill_and_rerun(
+        lambda _w: _TWO_TURNS, _chat_output(capsys), hold, [3, 2], server, tmp_path,
+        monkeypatch, capsys,
+    )  # fmt: skip
+
+
+def test_a_finished_sitting_not_closed_is_replayed_and_a_closed_one_is_not(
+    server: FakeOpenAI, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from longdoc.agents.gateway import Gateway
+    from longdoc.workflows.chat import MemoryChat
+
+    server.responder = _notes
+    messages = _TWO_TURNS[4::2]
+    with Gateway() as gateway:
+        chat = MemoryChat("s", gateway)
+        sitting = chat.sitting()  # never closed: as if killed after its last answer
+        first = [sitting.send(m) for m in messages]
+        calls = len(server.requests)
+        assert not any(r.restored for r in first)
+
+        replayed = [chat.sitting().send(m) for m in messages[:1]]  # a new sitting, same start
+        assert len(server.requests) == calls  # no model call
+        assert [(r.answer, r.episode, r.restored) for r in replayed] == [
+            (first[0].answer, first[0].episode, True)
+        ]
+
+    capsys.readouterr()
+    assert main(_TWO_TURNS) == 0  # the CLI replays the whole sitting, then closes it
+    out, err = capsys.readouterr()
+    assert len(server.requests) == calls
+    assert [r.answer for r in first] == out.splitlines()[::2]
+    assert err.count("restored from the interrupted sitting") == 2
+
+    assert main(_TWO_TURNS[:5]) == 0  # closed: the same message again is a new turn
+    assert len(server.requests) > calls
+    assert "restored" not in capsys.readouterr().err
+    assert main(["memory", "show", "--session", "s", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["items"] == 3
 
 
 # --- ask --questions ----------------------------------------------------------------------------

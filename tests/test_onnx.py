@@ -1,4 +1,4 @@
-"""The opt-in ONNX int8 embedding backend: built locally once, cached, close to the torch model."""
+"""The ONNX embedding backends: built locally once, cached; fp32 equals torch, int8 stays close."""
 
 from __future__ import annotations
 
@@ -37,12 +37,30 @@ INT8_MIN_COSINE = 0.85
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("onnx-data")
+    return tmp_path_factory.mktemp("onnx-data")  # one export for the whole module
 
 
 @pytest.fixture(scope="module")
 def onnx(data_dir: Path) -> OnnxEmbedder:
     return OnnxEmbedder(data_dir=data_dir)
+
+
+@pytest.fixture(scope="module")
+def fp32(data_dir: Path) -> OnnxEmbedder:
+    return OnnxEmbedder(data_dir=data_dir, backend="onnx")
+
+
+def no_export(*args: object) -> None:
+    raise AssertionError("the cached export was built again")
+
+
+def test_fp32_export_gives_torchs_vectors_and_identity(fp32: OnnxEmbedder) -> None:
+    texts = [*PASSAGES, "a", "x " * 300]
+    reference = get_embedder(backend="torch").encode(texts)
+    vectors = fp32.encode(texts)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(vectors, reference, atol=1e-5)
+    assert fp32.identity == "all-MiniLM-L6-v2" == get_embedder(backend="torch").identity
 
 
 def test_int8_vectors_are_close_to_the_torch_models_and_rank_alike(onnx: OnnxEmbedder) -> None:
@@ -62,18 +80,15 @@ def test_int8_vectors_are_close_to_the_torch_models_and_rank_alike(onnx: OnnxEmb
 
 
 def test_the_export_is_built_once_and_reused(
-    onnx: OnnxEmbedder, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    onnx: OnnxEmbedder, fp32: OnnxEmbedder, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    [model] = list(data_dir.rglob("*.onnx"))  # the int8 model only: no fp32 or .tmp left
-    assert model.name == "model.int8.onnx" and model.parent.parent == data_dir / "onnx"
-    before = model.stat().st_mtime_ns
-
-    def no_export(*args: object) -> None:
-        raise AssertionError("the cached export was built again")
-
-    monkeypatch.setattr(embedding, "_export_int8", no_export)
+    # The raw export is kept to derive other variants from; no .tmp file is left.
+    names = sorted(p.name for p in (data_dir / "onnx").rglob("*") if p.is_file())
+    assert names == [".export.lock", "model.fp32.onnx", "model.int8.onnx", "model.opt.onnx"]
+    before = onnx.path.stat().st_mtime_ns
+    monkeypatch.setattr(embedding, "_build", no_export)
     again = OnnxEmbedder(data_dir=data_dir)
-    assert model.stat().st_mtime_ns == before
+    assert onnx.path.stat().st_mtime_ns == before
     np.testing.assert_array_equal(again.encode(PASSAGES), onnx.encode(PASSAGES))
 
 
@@ -82,10 +97,7 @@ def test_the_setting_switches_the_index_to_the_onnx_export(
 ) -> None:
     from longdoc.retrieval import Index
 
-    def no_export(*args: object) -> None:
-        raise AssertionError("the cached export was built again")
-
-    monkeypatch.setattr(embedding, "_export_int8", no_export)
+    monkeypatch.setattr(embedding, "_build", no_export)
     monkeypatch.setenv("LONGDOC_DATA_DIR", str(data_dir))  # where the export above lies
     monkeypatch.setenv("LONGDOC_EMBEDDING_BACKEND", "onnx-int8")
     index = Index(collection="onnx")
@@ -94,3 +106,42 @@ def test_the_setting_switches_the_index_to_the_onnx_export(
     assert isinstance(index.embedder.inner, OnnxEmbedder)
     for question, expected in QUERIES:
         assert index.search(question, 1, mode="dense")[0].chunk.doc_id == f"doc{expected}"
+
+
+def test_a_torch_built_collection_is_searched_by_the_fp32_export(
+    fp32: OnnxEmbedder, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from longdoc.retrieval import Index
+
+    monkeypatch.setattr(embedding, "_build", no_export)
+    monkeypatch.setenv("LONGDOC_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("LONGDOC_EMBEDDING_DEVICE", "cpu")
+    monkeypatch.setenv("LONGDOC_EMBEDDING_BACKEND", "torch")  # fp32: exact agreement
+    built = Index(collection="upgrade")
+    assert isinstance(built.embedder.inner, embedding.SentenceTransformerEmbedder)
+    for i, text in enumerate(PASSAGES):
+        built.ingest_text(text, f"doc{i}")
+    questions = [q for q, _ in QUERIES]
+
+    def top(index: Index, question: str) -> list[tuple[str, int]]:
+        return [(h.chunk.doc_id, h.chunk.ordinal) for h in index.search(question, 3, mode="dense")]
+
+    before = [top(built, q) for q in questions]
+    monkeypatch.setenv("LONGDOC_EMBEDDING_BACKEND", "onnx")  # vector-equivalent: accepted
+    switched = Index(collection="upgrade")
+    after = [top(switched, q) for q in questions]
+    inner = switched.embedder.inner
+    assert isinstance(inner, OnnxEmbedder) and inner.backend == "onnx"
+    assert after == before and len(before[0]) == 3
+
+
+def test_static_int8_is_calibrated_close_to_torch(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embedding, "_CALIBRATION_CHUNKS", 8)  # fewer batches, same code path
+    static = OnnxEmbedder(data_dir=data_dir, backend="onnx-int8-static")
+    reference = get_embedder(backend="torch").encode(PASSAGES)
+    assert (static.encode(PASSAGES) * reference).sum(axis=1).min() > INT8_MIN_COSINE
+    scores = static.encode([q for q, _ in QUERIES]) @ static.encode(PASSAGES).T
+    assert [int(i) for i in scores.argmax(axis=1)] == [i for _, i in QUERIES]
+    assert static.identity == "all-MiniLM-L6-v2#onnx-int8-static"

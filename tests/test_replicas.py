@@ -219,3 +219,97 @@ def test_usage_of_two_runs_adds_up_stages_and_replicas() -> None:
         "u2": ReplicaUsage(requests=3, failures=1),
     }
     assert a.replicas["u1"].requests == 2  # the operands are left as they were
+
+
+@pytest.mark.parametrize(
+    ("path", "strategy"), [("async", "simple-shuffle"), ("sync", "least-busy")]
+)
+def test_a_replica_never_has_more_than_its_limit_in_flight_and_the_rest_wait(
+    replicas: list[Killable], path: str, strategy: str
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    # The first four requests are held until all four are in flight together (two on each
+    # replica, by the limit); the other eight must wait meanwhile, none sent nor refused.
+    first_four = threading.Barrier(4)
+    arrived = 0
+    lock = threading.Lock()
+
+    def held(request: dict[str, Any]) -> str:
+        nonlocal arrived
+        with lock:
+            arrived += 1
+            hold = arrived <= 4
+        if hold:
+            first_four.wait(timeout=30)
+        return answer(request)
+
+    for s in replicas:
+        s.responder = held
+    questions = [f"question {i}" for i in range(12)]
+    with gateway_for(
+        *replicas, max_concurrency=16, replica_max_parallel=2, routing_strategy=strategy
+    ) as gw:
+        if path == "async":
+
+            async def many() -> list[str]:
+                done = await asyncio.gather(*(gw.acomplete(q) for q in questions))
+                return [c.text for c in done]
+
+            texts = gw.run_sync(many())
+        else:
+            with ThreadPoolExecutor(len(questions)) as pool:
+                texts = [c.text for c in pool.map(gw.complete, questions)]
+        usage = gw.usage()
+        pool_state = gw._replicas
+    assert len(set(texts)) == len(questions)  # all answered
+    # Two in flight on each at once (the held first four), never a third.
+    assert not first_four.broken
+    assert [s.max_in_flight for s in replicas] == [2, 2]
+    assert sum(len(s.requests) for s in replicas) == len(questions)  # no request refused
+    assert usage.total.retries == 0 and usage.total.failures == 0
+    assert all(r.failures == 0 for r in usage.replicas.values())
+    assert pool_state is not None and pool_state.in_flight() == dict.fromkeys(
+        (s.api_base for s in replicas), 0
+    )
+    assert pool_state.cooling() == set()  # waiting benched no replica
+
+
+def test_when_every_replica_is_down_the_error_names_them_all(replicas: list[Killable]) -> None:
+    from longdoc.errors import ModelConnectionError, ReplicasUnreachableError
+
+    urls = tuple(s.api_base for s in replicas)
+    for s in replicas:
+        s.kill()
+    with gateway_for(*replicas) as gw, pytest.raises(ReplicasUnreachableError) as caught:
+        gw.complete("hello")
+    error = caught.value
+    assert isinstance(error, ModelConnectionError)
+    assert error.urls == urls and error.attempts == 5  # retries=4: the budget was spent
+    message = str(error)
+    assert message.startswith(f"cannot connect to any replica: {urls[0]}, {urls[1]} (")
+    assert "\n" not in message and "No deployments" not in message
+
+
+def test_the_cli_exits_with_one_line_naming_every_replica_when_all_are_down(
+    replicas: list[Killable],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from longdoc.cli import main
+
+    for s in replicas:
+        s.kill()
+    monkeypatch.setenv("LONGDOC_MODEL", "openai/fake")
+    monkeypatch.setenv("LONGDOC_API_BASE", ",".join(s.api_base for s in replicas))
+    monkeypatch.setenv("LONGDOC_CONTEXT_WINDOW", "1024")
+    monkeypatch.setenv("LONGDOC_CACHE", "false")
+    monkeypatch.setenv("LONGDOC_RETRIES", "1")  # two attempts: one on each replica
+    book = tmp_path / "book.txt"
+    book.write_text(DOC, encoding="utf-8")
+    assert main(["ask", "Which year?", "--file", str(book), "--strategy", "chain"]) != 0
+    err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
+    urls = ", ".join(s.api_base for s in replicas)
+    assert f"cannot connect to any replica: {urls} (" in err
+    assert "Traceback" not in err and "No deployments" not in err

@@ -45,12 +45,7 @@ from longdoc.agents.gateway.bound import ConcurrencyBound
 from longdoc.agents.gateway.cache import ResponseCache, cache_key
 from longdoc.agents.gateway.endpoint import Endpoint, _resolve_endpoint
 from longdoc.agents.gateway.ledger import Ledger, Usage
-from longdoc.agents.gateway.replicas import (
-    ROUTE,
-    make_router,
-    replica_of_error,
-    replica_of_response,
-)
+from longdoc.agents.gateway.replicas import ReplicaPool, replica_of_error
 from longdoc.agents.gateway.retry import (
     BackoffBudget,
     IncompleteReply,
@@ -75,6 +70,7 @@ from longdoc.errors import (
     IncompleteReplyError,
     ModelCallError,
     ModelConnectionError,
+    ReplicasUnreachableError,
     StructuredOutputError,
     TruncatedOutputError,
 )
@@ -145,14 +141,10 @@ class Gateway:
         self._cache: ResponseCache | None = None
         self._endpoint: Endpoint | None = None
         self._endpoint_lock = threading.Lock()
-        self._router: Any = None  # litellm's Router, built on first use with several replicas
-        # One bound for every loop and thread that calls this gateway (see bound.py).
-        limit = self.settings.max_concurrency
-        replicas = len(self.settings.api_bases)
-        if replicas > 1 and self.settings.replica_max_parallel:
-            # The Router refuses (429) a request past a replica's limit instead of queueing it.
-            limit = min(limit, replicas * self.settings.replica_max_parallel)
-        self._bound = ConcurrencyBound(limit)
+        self._replicas: ReplicaPool | None = None  # built on first use with several replicas
+        # One bound for every loop and thread that calls this gateway (see bound.py); the
+        # per-replica limit is the pool's, inside it.
+        self._bound = ConcurrencyBound(self.settings.max_concurrency)
         self._portal: Portal | None = None
         self._portal_lock = threading.Lock()
         # Replaceable so tests can record backoff waits instead of sleeping.
@@ -317,6 +309,7 @@ class Gateway:
         """Send with bounded concurrency and retries; record the ledger."""
         started = time.perf_counter()
         attempts = 0
+        unreachable: set[str] = set()  # replicas this call could not connect to
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.retries + 1)
             | BackoffBudget(self.settings.retry_budget_seconds),
@@ -332,7 +325,7 @@ class Gateway:
                     attempts += 1
                     # The slot is held per attempt, not across backoff waits.
                     async with self._bound:
-                        reply = await self._attempt(endpoint, messages, call)
+                        reply = await self._attempt(endpoint, messages, call, unreachable)
                     if _unusable(reply.text, reply.finish_reason, require_complete):
                         raise IncompleteReply(reply.finish_reason, reply.text)
         except Exception as e:
@@ -343,7 +336,7 @@ class Gateway:
                 raise
             if bug is not None:  # litellm's wrapper around it adds nothing
                 raise bug from None
-            raise self._failure(e, endpoint, stage, attempts) from e
+            raise self._failure(e, endpoint, stage, attempts, unreachable) from e
         seconds = time.perf_counter() - started
         prompt_tokens = reply.prompt_tokens or counted_prompt_tokens
         if not prompt_tokens:  # a server that reports no usage, and a call not counted before
@@ -368,15 +361,25 @@ class Gateway:
         )
 
     def _failure(
-        self, e: Exception, endpoint: Endpoint, stage: str, attempts: int
+        self, e: Exception, endpoint: Endpoint, stage: str, attempts: int, unreachable: set[str]
     ) -> ModelCallError:
-        """The typed error of a call that failed on the wire or at the model."""
+        """The typed error of a call that failed on the wire or at the model.
+
+        ``unreachable`` holds the replicas this call could not connect to: when they and
+        the replicas cooling down are all of them, the error names every replica.
+        """
         model = endpoint.litellm_model
         if isinstance(e, IncompleteReply):
             return IncompleteReplyError(
                 e.finish_reason, e.text, model=model, stage=stage, attempts=attempts
             )
         reason = connection_failure(e)
+        if reason is not None and endpoint.replicas and self._replicas is not None:
+            down = unreachable | self._replicas.cooling()
+            if down.issuperset(endpoint.replicas):
+                return ReplicasUnreachableError(
+                    endpoint.replicas, reason, model=model, stage=stage, attempts=attempts
+                )
         if reason is not None:
             url = replica_of_error(e) or endpoint.api_base or model
             return ModelConnectionError(url, reason, model=model, stage=stage, attempts=attempts)
@@ -423,31 +426,46 @@ class Gateway:
         return log
 
     async def _attempt(
-        self, endpoint: Endpoint, messages: Messages, call: dict[str, Any]
+        self,
+        endpoint: Endpoint,
+        messages: Messages,
+        call: dict[str, Any],
+        unreachable: set[str],
     ) -> BackendReply:
-        """One request, counted in the ledger against its replica when there are several."""
+        """One request; with several replicas, on a free slot of one, counted against it.
+
+        Waiting for a replica's slot is no attempt: it is not retried nor timed out.
+        """
         if not endpoint.replicas:
             return await self._request(endpoint, messages, call)
-        try:
-            reply = await self._request(endpoint, messages, call)
-        except Exception as e:
-            self.ledger.record_replica(replica_of_error(e) or "unknown", failed=True)
-            raise
-        self.ledger.record_replica(reply.replica or "unknown", failed=False)
+        async with self._replica_pool(endpoint).slot() as url:
+            try:
+                reply = await self._request(endpoint, messages, call, replica=url)
+            except Exception as e:
+                self.ledger.record_replica(url, failed=True)
+                if connection_failure(e) is not None:
+                    unreachable.add(url)
+                raise
+        self.ledger.record_replica(url, failed=False)
         return reply
 
-    def _replica_router(self, endpoint: Endpoint) -> Any:
+    def _replica_pool(self, endpoint: Endpoint) -> ReplicaPool:
         with self._endpoint_lock:
-            if self._router is None:
-                self._router = make_router(endpoint, self.settings)
-            return self._router
+            if self._replicas is None:
+                self._replicas = ReplicaPool(endpoint, self.settings)
+            return self._replicas
 
     async def _request(
-        self, endpoint: Endpoint, messages: Messages, call: dict[str, Any]
+        self,
+        endpoint: Endpoint,
+        messages: Messages,
+        call: dict[str, Any],
+        replica: str | None = None,
     ) -> BackendReply:
         """One request: to the in-process backend, or over HTTP through litellm.
 
-        With several replicas the request goes through litellm's Router.
+        With several replicas the request goes through litellm's Router, to the
+        deployment ``replica`` (its id is its URL), so the Router benches it if it fails.
         """
         if endpoint.backend is not None:
             return await endpoint.backend.acomplete(messages, call)
@@ -459,9 +477,9 @@ class Gateway:
             "drop_params": True,  # a provider that lacks a parameter ignores it, not fails
             **call,
         }
-        if endpoint.replicas:
-            router = self._replica_router(endpoint)
-            response = await router.acompletion(model=ROUTE, **common)
+        if replica is not None:
+            router = self._replica_pool(endpoint).router
+            response = await router.acompletion(model=replica, **common)
         else:
             response = await litellm().acompletion(
                 model=endpoint.litellm_model,
@@ -476,7 +494,7 @@ class Gateway:
             prompt_tokens=getattr(usage, "prompt_tokens", None) or 0,
             completion_tokens=getattr(usage, "completion_tokens", None) or 0,
             finish_reason=getattr(choice, "finish_reason", None) or "stop",
-            replica=replica_of_response(response) if endpoint.replicas else None,
+            replica=replica,
         )
 
     # --- structured output -------------------------------------------------------------

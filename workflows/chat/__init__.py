@@ -11,6 +11,7 @@ _LAZY: dict[str, str] = {
     "ChatReply": ".turn",
     "MemoryChat": ".session",
     "ReadReport": ".read",
+    "Sitting": ".session",
     "build_read_graph": ".read",
     "build_turn_graph": ".turn",
     "open_memory": ".turn",
@@ -20,6 +21,7 @@ __all__ = [
     "ChatReply",
     "MemoryChat",
     "ReadReport",
+    "Sitting",
     "build_read_graph",
     "build_turn_graph",
     "open_memory",
@@ -27,7 +29,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from longdoc.workflows.chat.read import ReadReport, build_read_graph
-    from longdoc.workflows.chat.session import MemoryChat
+    from longdoc.workflows.chat.session import MemoryChat, Sitting
     from longdoc.workflows.chat.turn import ChatReply, build_turn_graph, open_memory
 
 

@@ -19,7 +19,6 @@ from longdoc.workflows.chat.turn import ChatContext
 __all__ = ["ReadReport", "ReadState", "build_read_graph"]
 
 
-
 class ReadReport(BaseModel):
     """What reading a document into memory did.
 

@@ -8,12 +8,18 @@ Two LangGraph graphs share one SQLite checkpointer (see :mod:`longdoc.workflows.
   ``document`` episode keyed by the document's hash and the chunk's index. A
   killed read resumes at the next chunk; the memory's keys and journal make a
   re-sent chunk a no-op, so no summarizer call is repeated.
+
+A :class:`Sitting` is the turns of one ``longdoc chat`` invocation, journaled until it
+ends, so that a sitting killed after a finished turn and run again with the same
+messages asks the model nothing again (see its docstring).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig
@@ -33,6 +39,8 @@ from longdoc.workflows.base import (
     blocking,
     derive_run_id,
     drained,
+    load_json,
+    save_json_atomic,
 )
 from longdoc.workflows.budget import split_to_budget, tokens_left
 from longdoc.workflows.chat.read import ReadReport, build_read_graph
@@ -48,8 +56,7 @@ from longdoc.workflows.sources import DocumentText, as_document
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
 
-__all__ = ["MemoryChat"]
-
+__all__ = ["MemoryChat", "Sitting"]
 
 
 # --- the app-facing class ---------------------------------------------------------------
@@ -133,19 +140,32 @@ class MemoryChat(Workflow):
 
     async def achat(self, question: str, *, remember: bool = True) -> ChatReply:
         """Answer ``question`` from memory, then remember the turn (unless ``remember=False``)."""
+        async with self._saver() as saver:
+            compiled = self._turn.compile(checkpointer=saver)
+            run_id = await self._pending_turn(compiled, question, remember)
+        return await self._arun_turn(question, remember=remember, run_id=run_id)
+
+    async def _anext_turn_id(self, question: str, *, remember: bool = True) -> str:
+        """The run id :meth:`achat` would give ``question`` now (an interrupted run's, if any)."""
+        async with self._saver() as saver:
+            compiled = self._turn.compile(checkpointer=saver)
+            return await self._pending_turn(compiled, question, remember)
+
+    async def _arun_turn(self, question: str, *, remember: bool, run_id: str) -> ChatReply:
+        """Run, resume or replay the turn ``run_id``: a finished one is read from its checkpoint."""
         mem, gw = self.memory, self.gateway
         budget = await asyncio.to_thread(self.turn_budget, question)
         start = gw.usage()
         async with self._saver() as saver:
             compiled = self._turn.compile(checkpointer=saver)
-            run_id = await self._pending_turn(compiled, question, remember)
             ctx = ChatContext(
                 memory=mem, gateway=gw, run_id=run_id, budget=budget,
                 answer_tokens=self.answer_tokens, remember=remember,
             )  # fmt: skip
             config: RunnableConfig = {"configurable": {"thread_id": run_id}}
             values = dict((await compiled.aget_state(config)).values)
-            if "episode" not in values and not (values.get("answer") and not remember):
+            restored = "episode" in values or bool(values.get("answer") and not remember)
+            if not restored:
                 inputs: TurnInput | None = None if values else {"question": question}
                 values = await compiled.ainvoke(inputs, config, context=ctx, durability="sync")
         episode = values.get("episode")
@@ -155,7 +175,12 @@ class MemoryChat(Workflow):
             run_id=run_id,
             episode=episode if episode is not None and episode >= 0 else None,
             usage=gw.usage() - start,
+            restored=restored,
         )
+
+    def sitting(self) -> Sitting:
+        """The turns of one sitting, replayed after a kill (see :class:`Sitting`)."""
+        return Sitting(self)
 
     chat = blocking(achat)
 
@@ -215,3 +240,84 @@ class MemoryChat(Workflow):
 
     aread = drained(astream_read)
     read = blocking(aread)
+
+
+# --- a sitting: the turns of one CLI invocation -------------------------------------------
+class Sitting:
+    """The turns of one sitting of a chat, replayed when a killed sitting is run again.
+
+    A chat is not idempotent: the same message sent twice is two turns. But a sitting
+    killed after a finished turn (its answer printed, or not yet) and started again with
+    the same messages must not ask the model again. So each turn's run id is journaled
+    *before* the turn runs; a sitting started while the journal of an unfinished one is
+    there replays it: while its messages equal the journal's, each turn re-enters the
+    same run (a finished one is read from its checkpoint, an interrupted one resumes).
+    The first different message ends the replay.
+
+    Use as a context manager: leaving it normally closes the sitting (its journal is
+    removed); leaving it by an exception keeps the journal, so running the same
+    messages again loses nothing.
+
+    Args:
+        chat: the chat whose session the sitting is in (one sitting per session).
+
+    Example:
+        >>> with MemoryChat("alice").sitting() as sitting:   # doctest: +SKIP
+        ...     print(sitting.send("My locker code is 4417.").answer)
+    """
+
+    def __init__(self, chat: MemoryChat) -> None:
+        self.chat = chat
+        self.path: Path = (
+            chat.run_dir(derive_run_id("memsitting", session=chat.memory.session_id)) / "turns.json"
+        )
+        # The turns of a sitting that did not end (killed): replayed while they match.
+        self._before: list[dict[str, Any]] = (
+            list(load_json(self.path)["turns"]) if self.path.is_file() else []
+        )
+        self._turns: list[dict[str, Any]] = []
+        self._replaying = bool(self._before)
+
+    async def asend(self, message: str, *, remember: bool = True) -> ChatReply:
+        """Answer ``message`` (or replay it, when the killed sitting had it at this place).
+
+        Returns:
+            the reply; ``restored`` is True when it was read back, with no model call.
+        """
+        entry = {"question": message, "remember": remember}
+        position = len(self._turns)
+        before = self._before[position] if position < len(self._before) else None
+        if self._replaying and before is not None and _same_turn(before, entry):
+            run_id = str(before["run_id"])
+            self._turns.append(before)
+        else:
+            self._replaying = False
+            run_id = await self.chat._anext_turn_id(message, remember=remember)
+            self._turns.append({**entry, "run_id": run_id})
+            # Journaled before the turn runs: a kill at any later point finds its run.
+            save_json_atomic(self.path, {"turns": self._turns})
+        return await self.chat._arun_turn(message, remember=remember, run_id=run_id)
+
+    def send(self, message: str, *, remember: bool = True) -> ChatReply:
+        """Sync :meth:`asend`."""
+        return self.chat.gateway.run_sync(self.asend(message, remember=remember))
+
+    def close(self) -> None:
+        """End the sitting: the same messages sent again later are new turns."""
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> Sitting:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:  # an error or an interrupt keeps the journal for the rerun
+            self.close()
+
+
+def _same_turn(journaled: dict[str, Any], entry: dict[str, Any]) -> bool:
+    return all(journaled.get(k) == v for k, v in entry.items())

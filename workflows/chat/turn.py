@@ -29,7 +29,6 @@ __all__ = [
 ]
 
 
-
 def open_memory(
     session_id: str,
     gateway: Gateway | None = None,
@@ -65,6 +64,8 @@ class ChatReply(BaseModel):
         run_id: the turn's run id (its checkpoint thread).
         episode: the ordinal of the remembered turn, or None when not remembered.
         usage: calls and tokens of this turn, per stage.
+        restored: True when the turn had finished before (a killed sitting run again):
+            its answer is read back from its checkpoint, no model was called.
     """
 
     answer: str
@@ -72,6 +73,7 @@ class ChatReply(BaseModel):
     run_id: str
     episode: int | None = None
     usage: Usage
+    restored: bool = False
 
 
 # --- the turn graph ---------------------------------------------------------------------

@@ -1,0 +1,163 @@
+"""GPU ingest: raw ``SentenceTransformer.encode`` vs longdoc's ingest vs llama-index, one run.
+
+Every book in ``--books`` is ingested together, on one device (default cuda), with one
+copy of all-MiniLM-L6-v2 (``--model``: a local folder; on the GPU machine an fp16 copy).
+Printed, in embedding tokens per second:
+  (a) raw ``SentenceTransformer.encode`` of longdoc's chunks of the books (the ceiling),
+  (b) longdoc ``Index.ingest`` of the book files (load, split, count, embed, Chroma and
+      BM25 writes, publish: everything a user waits for),
+  (c) llama-index's ``IngestionPipeline`` (SentenceSplitter with the same chunk size and
+      tokenizer, ``HuggingFaceEmbedding`` on the same device, ``ChromaVectorStore``),
+then (b)/(a) (target >= 0.7) and (b)/(c). Each row runs ``--repeats`` times on a fresh
+collection after a warm-up; the median and the spread are printed.
+
+Run: ``python benchmarks/ingest_gpu.py [--books DIR] [--model DIR] [--device cuda]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import SHARED_DATA, peak_rss_mib
+
+
+def _settings(args: argparse.Namespace, data_dir: Path):  # -> longdoc.config.Settings
+    from longdoc.config import load_settings
+
+    return load_settings(
+        data_dir=data_dir,
+        chroma_host=None,
+        embedding_model=args.model,
+        embedding_device=args.device,
+        embed_batch_size=args.batch,
+    )
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def raw(args: argparse.Namespace, texts: list[str]) -> float:
+    """Seconds of one raw encode of ``texts`` (after one warm-up batch)."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(args.model, device=args.device)
+    model.encode(texts[: args.batch], batch_size=args.batch, show_progress_bar=False)
+    _sync(args.device)
+    t0 = time.perf_counter()
+    model.encode(texts, batch_size=args.batch, normalize_embeddings=True, show_progress_bar=False)
+    _sync(args.device)
+    return time.perf_counter() - t0
+
+
+def ours(args: argparse.Namespace, books: list[Path], run: int) -> tuple[float, int]:
+    """Seconds and embedded tokens of one longdoc ingest of ``books`` into a fresh index."""
+    from longdoc.retrieval import Index
+
+    data_dir = Path(tempfile.mkdtemp(prefix="longdoc-gpu-"))
+    index = Index(f"books-{run}", settings=_settings(args, data_dir))
+    index.embedder.encode(["warm up"] * args.batch, args.batch)  # load outside the timing
+    _sync(args.device)
+    t0 = time.perf_counter()
+    report = index.ingest(books)
+    _sync(args.device)
+    return time.perf_counter() - t0, report.tokens_embedded
+
+
+def llama(args: argparse.Namespace, books: list[Path], run: int, count) -> tuple[float, int]:
+    """Seconds and embedded tokens of one llama-index pipeline run over ``books``."""
+    import chromadb
+    from llama_index.core import Document
+    from llama_index.core.ingestion import IngestionPipeline
+    from llama_index.core.node_parser import SentenceSplitter
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    r = _settings(args, Path(tempfile.mkdtemp()))
+    folder = Path(tempfile.mkdtemp(prefix="llama-gpu-"))
+    collection = chromadb.PersistentClient(str(folder)).get_or_create_collection(f"b{run}")
+    embed = HuggingFaceEmbedding(
+        model_name=args.model, device=args.device, embed_batch_size=args.batch
+    )
+    embed.get_text_embedding_batch(["warm up"] * args.batch)
+    splitter = SentenceSplitter(
+        chunk_size=r.chunk_size, chunk_overlap=r.chunk_overlap, tokenizer=count
+    )
+    pipeline = IngestionPipeline(
+        transformations=[splitter, embed],
+        vector_store=ChromaVectorStore(chroma_collection=collection),
+    )
+    _sync(args.device)
+    t0 = time.perf_counter()
+    docs = [Document(text=p.read_text(encoding="utf-8")) for p in books]
+    nodes = pipeline.run(documents=docs)
+    _sync(args.device)
+    return time.perf_counter() - t0, sum(len(count(n.get_content())) for n in nodes)
+
+
+def _row(name: str, rates: list[float]) -> float:
+    med = statistics.median(rates)
+    print(f"  {name:<44}{med:>12,.0f}   (min {min(rates):,.0f}, max {max(rates):,.0f})")
+    return med
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--books", type=Path, default=SHARED_DATA / "books")
+    parser.add_argument("--model", default="all-MiniLM-L6-v2", help="model name or folder")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    books = sorted(args.books.glob("*.txt"))
+    if not books:
+        print(f"benchmark skipped: no books in {args.books}")
+        return 0
+    from longdoc.retrieval import Index, load_file
+    from longdoc.retrieval.embedding import resolve_model_path
+
+    args.model = resolve_model_path(args.model)
+    probe = Index("probe", settings=_settings(args, Path(tempfile.mkdtemp())))
+    chunks = [c for p in books for c in probe.chunker.chunk(load_file(p))]  # type: ignore[arg-type]
+    texts = [c.embed_text for c in chunks]
+    tokens = sum(c.token_count for c in chunks)
+    print(f"{len(books)} books, {len(chunks):,} chunks, {tokens:,} tokens; device {args.device}")
+    _describe(args)
+    rates: dict[str, list[float]] = {"raw": [], "ours": [], "llama": []}
+    for run in range(args.repeats):
+        rates["raw"].append(tokens / raw(args, texts))
+        sec, n = ours(args, books, run)
+        rates["ours"].append(n / sec)
+        sec, n = llama(args, books, run, probe.embedder.tokenize)
+        rates["llama"].append(n / sec)
+        print(f"  run {run + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in rates.items()))
+    print("\nembedding tokens per second (median of runs)")
+    a = _row("(a) raw SentenceTransformer.encode", rates["raw"])
+    b = _row("(b) longdoc Index.ingest", rates["ours"])
+    c = _row("(c) llama-index IngestionPipeline", rates["llama"])
+    print(
+        f"  (b)/(a) = {b / a:.2f} (target >= 0.7)   (b)/(c) = {b / c:.2f}   (c)/(a) = {c / a:.2f}"
+    )
+    print(f"peak RSS of this process: {peak_rss_mib():,.0f} MiB")
+    return 0
+
+
+def _describe(args: argparse.Namespace) -> None:
+    import torch
+
+    if args.device.startswith("cuda") and torch.cuda.is_available():
+        print(f"  GPU {torch.cuda.get_device_name(0)}, torch {torch.__version__}")
+    print(f"  batch {args.batch}, model {args.model}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

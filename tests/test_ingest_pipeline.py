@@ -1,0 +1,139 @@
+"""The overlapped ingest: same records as one item at a time, errors surface, events in order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from retrieval_support import write
+
+from longdoc.config import load_settings
+from longdoc.retrieval import Index
+from longdoc.retrieval.models import IngestEvent
+from longdoc.retrieval.pipeline import Pipeline
+from longdoc.retrieval.store import Store
+
+TOPICS = ["whales", "comets", "tulips", "ferries"]
+
+
+def _prose(topic: str, paragraphs: int) -> str:
+    return "\n\n".join(
+        f"Note {i} on {topic}: the {topic} of section {i} differ from those of section "
+        f"{i + 1} in size and origin, as record {i * 7} of the {topic} survey shows."
+        for i in range(paragraphs)
+    )
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    for n, topic in enumerate(TOPICS):
+        write(folder / f"{topic}.txt", _prose(topic, 6 + 5 * n))
+    write(folder / "binary.txt", b"\x00\x01\x02" * 200)  # a skipped file among the documents
+    return folder
+
+
+def _index(data: Path, depth: int) -> Index:
+    index = Index(
+        settings=load_settings(data_dir=data, chroma_host=None),
+        chunk_size=40,
+        chunk_overlap=4,
+        embed_batch_size=2,  # writes of 8 chunks; embeddings across documents
+    )
+    index._pipeline_depth = depth
+    return index
+
+
+def _records(index: Index) -> dict[str, tuple[str | None, dict[str, Any]]]:
+    rows = index.store.get()
+    out = {}
+    for i, t, m in rows:
+        m.pop("ingested_at")
+        out[i] = (t, m)
+    return out
+
+
+@pytest.mark.slow
+def test_overlapped_ingest_stores_what_a_one_at_a_time_ingest_stores(
+    docs: Path, tmp_path: Path
+) -> None:
+    events: dict[int, list[IngestEvent]] = {1: [], 8: []}
+    reports = {}
+    stored = {}
+    for depth in (1, 8):
+        index = _index(tmp_path / f"d{depth}", depth)
+        reports[depth] = index.ingest(docs, on_progress=events[depth].append)
+        stored[depth] = _records(index)
+        lexical = index.search("survey record comets", 50, mode="bm25")
+        assert {h.chunk.doc_id for h in lexical} >= {"docs/comets.txt"}
+    assert stored[1] == stored[8] and len(stored[1]) == reports[1].chunks_embedded > 20
+    assert not any(m.get("pending") for _t, m in stored[8].values())  # all published
+    for depth in (1, 8):
+        r = reports[depth]
+        assert sorted(r.added) == sorted(f"docs/{t}.txt" for t in TOPICS)
+        assert [i.path for i in r.issues if i.skipped] == [str(docs / "binary.txt")]
+        stages = [e.stage for e in events[depth]]
+        assert stages[0] == "scan" and stages[-1] == "done"
+        files = [e for e in events[depth] if e.stage in ("file", "skip")]
+        assert [e.files_done for e in files] == list(range(1, len(TOPICS) + 2))
+        embedded = [e.chunks_embedded for e in events[depth] if e.stage == "embed"]
+        assert embedded == sorted(embedded) and embedded[-1] == r.chunks_embedded
+    assert [(e.stage, e.path) for e in events[1]] == [(e.stage, e.path) for e in events[8]]
+    again = _index(tmp_path / "d8", 8).ingest(docs)
+    assert sorted(again.unchanged) == sorted(reports[8].added) and not again.chunks_embedded
+
+
+@pytest.mark.slow
+def test_a_writer_error_is_the_ingest_error_and_nothing_is_half_visible(
+    docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = _index(tmp_path / "data", 8)
+    real = Store.upsert
+    calls: list[int] = []
+
+    def failing(store: Store, ids: list[str], *args: Any, **kwargs: Any) -> None:
+        calls.append(len(ids))
+        if len(calls) == 4:  # in the middle of a document of several writes
+            raise OSError("disk full")
+        real(store, ids, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "upsert", failing)
+    with pytest.raises(OSError, match="disk full"):
+        index.ingest(docs)
+    listed = {d.doc_id for d in index.list_documents()}
+    assert listed and listed < {f"docs/{t}.txt" for t in TOPICS}
+    for doc_id in listed:  # every listed document reads back whole
+        assert index.get_document(doc_id).chunks == len(index.read_document(doc_id))
+    hits = index.search("survey record", 100, mode="bm25")
+    assert {h.chunk.doc_id for h in hits} <= listed  # the half-written one is not searchable
+    monkeypatch.setattr(Store, "upsert", real)
+    report = index.ingest(docs)
+    assert {d.doc_id for d in index.list_documents()} == {f"docs/{t}.txt" for t in TOPICS}
+    assert sorted(report.unchanged) == sorted(listed)
+
+
+def test_pipeline_errors_reach_the_caller_and_a_consumer_error_stops_the_producer() -> None:
+    def bad_producer(put: Any) -> None:
+        put(1)
+        raise ValueError("cannot read")
+
+    got: list[int] = []
+    with pytest.raises(ValueError, match="cannot read"):
+        Pipeline(bad_producer, got.append, 1).run()
+    assert got == [1]
+
+    produced: list[int] = []
+
+    def producer(put: Any) -> None:
+        for i in range(1000):
+            produced.append(i)
+            put(i)
+
+    def consumer(item: int) -> None:
+        if item == 3:
+            raise RuntimeError("writer failed")
+
+    with pytest.raises(RuntimeError, match="writer failed"):
+        Pipeline(producer, consumer, 2).run()
+    assert len(produced) < 10  # stopped early, not run to the end
