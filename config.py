@@ -176,6 +176,12 @@ class Settings(BaseSettings):
         20_000_000, ge=1, description="Files larger than this are skipped when walking a folder."
     )
     embed_batch_size: int = Field(64, ge=1, description="Texts per embedding batch.")
+    ingest_write_chunks: int = Field(
+        1024,
+        ge=1,
+        description="Chunks per Chroma write during ingest (capped by Chroma's batch limit): "
+        "larger writes cost less per chunk; a kill loses at most one write's embeddings.",
+    )
     embedding_backend: Literal[
         "auto", "torch", "torch-bf16", "onnx", "onnx-int8", "onnx-int8-static"
     ] = Field(

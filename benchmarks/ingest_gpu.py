@@ -51,6 +51,9 @@ def raw(args: argparse.Namespace, texts: list[str]) -> float:
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(args.model, device=args.device)
+    if args.device.startswith("cuda"):
+        model.half()  # as longdoc and the fp16 anchor in issue 17 run it
+    print(f"  raw encode weights: {next(model.parameters()).dtype}", flush=True)
     model.encode(texts[: args.batch], batch_size=args.batch, show_progress_bar=False)
     _sync(args.device)
     t0 = time.perf_counter()
@@ -66,6 +69,10 @@ def ours(args: argparse.Namespace, books: list[Path], run: int) -> tuple[float, 
     data_dir = Path(tempfile.mkdtemp(prefix="longdoc-gpu-"))
     index = Index(f"books-{run}", settings=_settings(args, data_dir))
     index.embedder.encode(["warm up"] * args.batch, args.batch)  # load outside the timing
+    inner = index.embedder.inner
+    model = getattr(inner, "model", None)
+    if run == 0 and model is not None:
+        print(f"  longdoc embedder: {inner.backend}, {next(model.parameters()).dtype}")
     _sync(args.device)
     t0 = time.perf_counter()
     report = index.ingest(books)
@@ -84,11 +91,14 @@ def llama(args: argparse.Namespace, books: list[Path], run: int, count) -> tuple
 
     r = _settings(args, Path(tempfile.mkdtemp()))
     folder = Path(tempfile.mkdtemp(prefix="llama-gpu-"))
-    collection = chromadb.PersistentClient(str(folder)).get_or_create_collection(f"b{run}")
+    collection = chromadb.PersistentClient(str(folder)).get_or_create_collection(f"books-{run}")
     embed = HuggingFaceEmbedding(
         model_name=args.model, device=args.device, embed_batch_size=args.batch
     )
     embed.get_text_embedding_batch(["warm up"] * args.batch)
+    st = getattr(embed, "_model", None)
+    if run == 0 and st is not None:
+        print(f"  llama-index embedder weights: {next(st.parameters()).dtype}", flush=True)
     splitter = SentenceSplitter(
         chunk_size=r.chunk_size, chunk_overlap=r.chunk_overlap, tokenizer=count
     )

@@ -127,8 +127,9 @@ class Chunker:
         parts = sentence_split(
             text,
             self.chunk_size,
-            lambda s: range(self._splitter_count(s)),
+            lambda s: range(self._splitter_counts([s])[0]),
             chunk_overlap=self.chunk_overlap,
+            counts=self._splitter_counts,
         )
         pieces: list[Piece] = []
         cursor = 0
@@ -138,8 +139,8 @@ class Chunker:
             cursor = start + 1
         return pieces
 
-    def _splitter_count(self, text: str) -> int:
-        """Tokens of ``text`` as the sentence splitter needs them: exact up to ``chunk_size``.
+    def _splitter_counts(self, texts: list[str]) -> list[int]:
+        """Tokens of ``texts`` as the sentence splitter needs them: exact up to ``chunk_size``.
 
         The splitter first counts the whole document, then every paragraph, and only
         compares a count over ``chunk_size`` with ``chunk_size``: a prefix cut at a space
@@ -147,13 +148,17 @@ class Chunker:
         splits come out the same (counts do not shrink as a text grows at a space).
         """
         probe = _SPLIT_PROBE_CHARS * self.chunk_size
-        if len(text) > 2 * probe:
-            cut = text.rfind(" ", 0, probe)
-            if cut > 0:
-                n = self.count(text[:cut])
-                if n > self.chunk_size:
-                    return n
-        return self.count(text)
+        cuts = {i: t.rfind(" ", 0, probe) for i, t in enumerate(texts) if len(t) > 2 * probe}
+        cuts = {i: cut for i, cut in cuts.items() if cut > 0}
+        out: list[int | None] = [None] * len(texts)
+        probed = self.count_tokens([texts[i][:cut] for i, cut in cuts.items()]) if cuts else []
+        for i, n in zip(cuts, probed, strict=True):
+            out[i] = n if n > self.chunk_size else None
+        todo = [i for i, n in enumerate(out) if n is None]
+        counted = self.count_tokens([texts[i] for i in todo]) if todo else []
+        for i, n in zip(todo, counted, strict=True):
+            out[i] = n
+        return [n or 0 for n in out]
 
     # --- code --------------------------------------------------------------------------
     def _code_pieces(self, doc: LoadedDocument) -> list[Piece]:

@@ -229,12 +229,20 @@ class Bm25Index:
         )
 
     def _insert(self, conn: sqlite3.Connection, ids: Sequence[str], texts: Sequence[str]) -> None:
-        for record_id, text in zip(ids, texts, strict=True):
-            cur = conn.execute(
-                "INSERT INTO records(id, doc_id) VALUES (?, ?)", (record_id, _doc_id(record_id))
-            )
-            tokens = " ".join(self._tokenizer(text))
-            conn.execute("INSERT INTO terms(rowid, tokens) VALUES (?, ?)", (cur.lastrowid, tokens))
+        if not ids:
+            return
+        # Rowids are chosen here, not by SQLite, so both tables take one executemany each
+        # and still share them (we hold the write transaction: nobody else takes one).
+        (top,) = conn.execute("SELECT coalesce(max(rowid), 0) FROM records").fetchone()
+        rowids = range(top + 1, top + 1 + len(ids))
+        conn.executemany(
+            "INSERT INTO records(rowid, id, doc_id) VALUES (?, ?, ?)",
+            [(r, i, _doc_id(i)) for r, i in zip(rowids, ids, strict=True)],
+        )
+        conn.executemany(
+            "INSERT INTO terms(rowid, tokens) VALUES (?, ?)",
+            [(r, " ".join(self._tokenizer(t))) for r, t in zip(rowids, texts, strict=True)],
+        )
 
     @staticmethod
     def _delete(conn: sqlite3.Connection, ids: Sequence[str]) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from longdoc.errors import BudgetError
 
@@ -71,6 +71,7 @@ def sentence_split(
     *,
     chunk_overlap: int = 0,
     paragraph_separator: str = _LLAMA_PARAGRAPH_SEP,
+    counts: Callable[[list[str]], list[int]] | None = None,
 ) -> list[str]:
     """``text`` split along paragraphs and sentences by llama-index's ``SentenceSplitter``.
 
@@ -80,19 +81,64 @@ def sentence_split(
         tokenizer: the tokens of a text (only their number is used).
         chunk_overlap: tokens shared by adjacent parts.
         paragraph_separator: what separates paragraphs.
+        counts: token counts of a batch of texts, the same numbers as ``tokenizer``
+            gives: then the splits of each text are counted in one call.
 
     Returns:
         Parts, stripped, in order (verbatim slices of ``text`` in practice).
     """
     from llama_index.core.node_parser import SentenceSplitter
 
-    splitter = SentenceSplitter(
-        chunk_size=chunk_size,
-        chunk_overlap=chunk_overlap,
-        tokenizer=tokenizer,
-        paragraph_separator=paragraph_separator,
-    )
+    kwargs = {
+        "chunk_size": chunk_size,
+        "chunk_overlap": chunk_overlap,
+        "tokenizer": tokenizer,
+        "paragraph_separator": paragraph_separator,
+    }
+    if counts is None:
+        return list(SentenceSplitter(**kwargs).split_text(text))  # type: ignore[arg-type]
+    splitter = _batched_splitter()(**kwargs)
+    splitter._longdoc_counts = counts
     return list(splitter.split_text(text))
+
+
+def _batched_splitter() -> type[Any]:
+    """``SentenceSplitter`` counting all the splits of a text in one batch, not one by one.
+
+    Its ``_split`` recursion, rewritten only to batch the counts (one call per text it
+    splits instead of one per split, and no recount of a split it recurses into): the
+    splits, their counts and so the merged parts are the same
+    (``tests/test_retrieval_splitting.py`` compares with the stock splitter).
+    """
+    global _BATCHED
+    if _BATCHED is None:
+        from llama_index.core.node_parser import SentenceSplitter
+        from llama_index.core.node_parser.text.sentence import _Split
+
+        class _Batched(SentenceSplitter):
+            _longdoc_counts: Callable[[list[str]], list[int]]
+
+            def _split(self, text: str, chunk_size: int) -> list[_Split]:
+                n = self._longdoc_counts([text])[0]
+                return self._split_counted(text, n, chunk_size)
+
+            def _split_counted(self, text: str, n: int, chunk_size: int) -> list[_Split]:
+                if n <= chunk_size:
+                    return [_Split(text, is_sentence=True, token_size=n)]
+                splits, is_sentence = self._get_splits_by_fns(text)
+                out: list[_Split] = []
+                for part, size in zip(splits, self._longdoc_counts(splits), strict=True):
+                    if size <= chunk_size or len(splits) == 1:  # 1: indivisible, kept
+                        out.append(_Split(part, is_sentence=is_sentence, token_size=size))
+                    else:
+                        out.extend(self._split_counted(part, size, chunk_size))
+                return out
+
+        _BATCHED = _Batched
+    return _BATCHED
+
+
+_BATCHED: type[Any] | None = None
 
 
 def rough_tokens(text: str) -> list[str]:

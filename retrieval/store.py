@@ -8,6 +8,7 @@ model fails clearly instead of mixing vector spaces.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -187,7 +188,7 @@ class Store:
             return
         if embeddings is None:
             embeddings = self.embed(embed_texts or texts)
-        step = self.client.get_max_batch_size()
+        step = self.max_batch
         for i in range(0, len(ids), step):
             self._collection.upsert(
                 ids=list(ids[i : i + step]),
@@ -195,6 +196,11 @@ class Store:
                 metadatas=list(metadatas[i : i + step]),
                 embeddings=embeddings[i : i + step],
             )
+
+    @functools.cached_property
+    def max_batch(self) -> int:
+        """The most records one Chroma write takes (asked once: it is a database query)."""
+        return int(self.client.get_max_batch_size())
 
     def add_records(self, records: Sequence[Record]) -> None:
         """Embed and write generic records (memory episodes, drafts...)."""

@@ -39,7 +39,8 @@ def _index(data: Path, depth: int) -> Index:
         settings=load_settings(data_dir=data, chroma_host=None),
         chunk_size=40,
         chunk_overlap=4,
-        embed_batch_size=2,  # writes of 8 chunks; embeddings across documents
+        embed_batch_size=2,
+        ingest_write_chunks=8,  # writes of 8 chunks; embeddings across documents
     )
     index._pipeline_depth = depth
     return index
@@ -137,3 +138,49 @@ def test_pipeline_errors_reach_the_caller_and_a_consumer_error_stops_the_produce
     with pytest.raises(RuntimeError, match="writer failed"):
         Pipeline(producer, consumer, 2).run()
     assert len(produced) < 10  # stopped early, not run to the end
+
+
+@pytest.mark.slow
+def test_a_version_in_one_write_needs_no_publish_and_one_of_several_is_published(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "docs"
+    write(folder / "short.txt", _prose("whales", 2))  # fits in one write of 8 chunks
+    write(folder / "long.txt", _prose("comets", 30))  # several writes
+    index = _index(tmp_path / "data", 1)
+    real = Store.update_metadata
+    updated: list[str] = []
+
+    def counting(store: Store, ids: Any, metadatas: Any) -> None:
+        updated.extend(ids)
+        real(store, ids, metadatas)
+
+    monkeypatch.setattr(Store, "update_metadata", counting)
+    report = index.ingest(folder)
+    assert sorted(report.added) == ["docs/long.txt", "docs/short.txt"]
+    stored = _records(index)
+    short = [i for i, (_t, m) in stored.items() if m["doc_id"] == "docs/short.txt"]
+    long = [i for i, (_t, m) in stored.items() if m["doc_id"] == "docs/long.txt"]
+    assert 1 < len(short) <= 8 < len(long)
+    assert not any(m.get("pending") for _t, m in stored.values())  # all visible
+    assert sorted(updated) == sorted(long)  # only the version of several writes is published
+    assert {h.chunk.doc_id for h in index.search("whales survey", 20, mode="bm25")} >= {
+        "docs/short.txt"
+    }
+
+
+def test_lexical_rows_written_in_bulk_keep_ids_and_terms_together(tmp_path: Path) -> None:
+    from longdoc.retrieval.lexical import Bm25Index
+
+    bm25 = Bm25Index(tmp_path)
+    state = (0, 0)
+    with bm25.writing(lambda: state, lambda: ([], [])):
+        bm25.add(["d::v::0", "d::v::1", "d::v::2"], ["alpha beta", "gamma", "delta alpha"])
+        bm25.remove(["d::v::2"])  # the highest rowid goes: the next rows take it again
+        bm25.add(["e::v::0", "e::v::1"], ["epsilon", "zeta gamma"])
+        bm25.add(["d::v::1"], ["omega"])  # replaced in place under its id
+    assert dict(bm25.scores("alpha")).keys() == {"d::v::0"}
+    assert dict(bm25.scores("gamma")).keys() == {"e::v::1"}
+    assert dict(bm25.scores("omega")).keys() == {"d::v::1"}
+    assert dict(bm25.scores("epsilon")).keys() == {"e::v::0"}
+    assert not bm25.scores("delta")

@@ -46,6 +46,7 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LONGDOC_CHUNK_SIZE", "40")
     monkeypatch.setenv("LONGDOC_CHUNK_OVERLAP", "4")
     monkeypatch.setenv("LONGDOC_EMBED_BATCH_SIZE", "1")
+    monkeypatch.setenv("LONGDOC_INGEST_WRITE_CHUNKS", "4")
 
 
 def _use(monkeypatch: pytest.MonkeyPatch, data: Path) -> Index:

@@ -24,23 +24,23 @@ def gateway() -> Iterator[Gateway]:
         yield gw
 
 
-def test_a_20_turn_chat_stays_in_budget_and_remembers(gateway: Gateway) -> None:
+def test_a_12_turn_chat_stays_in_budget_and_remembers(gateway: Gateway) -> None:
     memory = open_memory(
         "local-chat", gateway, memory_summary_tokens=48, memory_fold_tokens=64,
-        memory_fold_every=10,
+        memory_fold_every=6,
     )  # fmt: skip
     chat = MemoryChat(gateway=gateway, memory=memory, answer_tokens=32, context_budget=600)
-    for i in range(20):
+    for i in range(12):
         question = f"Turn {i}: my favourite number today is {100 + i}. What is it?"
         reply = chat.chat(question)
         assert reply.answer.strip() and reply.context_tokens <= 600
         assert reply.episode == i
     summary = memory.summary()
-    assert summary.items == 20 and summary.folds == 2 and summary.level2.strip()
+    assert summary.items == 12 and summary.folds == 2 and summary.level2.strip()
     stages = gateway.usage().stages
-    assert stages["memory:update"].requests == 20 and stages["memory:fold"].requests == 2
-    assert stages["memory:answer"].requests == 20
-    assert stages["memory:update"].completion_tokens <= 48 * 20
+    assert stages["memory:update"].requests == 12 and stages["memory:fold"].requests == 2
+    assert stages["memory:answer"].requests == 12
+    assert stages["memory:update"].completion_tokens <= 48 * 12
     assert memory.recall("favourite number 105", k=3)
 
 

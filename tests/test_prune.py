@@ -67,6 +67,7 @@ def test_prune_resumes_a_half_written_document_and_removes_one_whose_file_is_gon
     monkeypatch.setenv("LONGDOC_CHUNK_SIZE", "40")  # small chunks, 4 per Chroma write
     monkeypatch.setenv("LONGDOC_CHUNK_OVERLAP", "4")
     monkeypatch.setenv("LONGDOC_EMBED_BATCH_SIZE", "1")
+    monkeypatch.setenv("LONGDOC_INGEST_WRITE_CHUNKS", "4")
     index = Index(settings=load_settings())
     docs = tmp_path / "docs"
     write(docs / "a.txt", _prose("whales", 2))

@@ -5,13 +5,17 @@ from __future__ import annotations
 import hashlib
 import itertools
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from longdoc.config import load_settings
+from longdoc.retrieval import Index, chunking
 from longdoc.retrieval.chunking import Chunker
 from longdoc.retrieval.embedding import Embedder, get_embedder
 from longdoc.retrieval.loading import load_file
 from longdoc.retrieval.models import Chunk, LoadedDocument
+from longdoc.retrieval.splitting import sentence_split
 
 pytestmark = pytest.mark.slow
 
@@ -177,3 +181,47 @@ def test_other_code_and_syntax_errors(chunker: Chunker) -> None:
     chunks = chunker.chunk(broken)  # best effort along what the parser recovered
     _check_offsets(broken, chunks)
     assert "".join(c.text for c in chunks) == broken.text
+
+
+def test_batched_counting_gives_the_stock_splitters_chunks(
+    austen_text: str, chunker: Chunker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = _doc(austen_text, "persuasion.txt")
+    batched = chunker.chunk(doc)
+
+    def stock(*args: Any, counts: Any = None, **kwargs: Any) -> list[str]:
+        return sentence_split(*args, **kwargs)  # llama-index's own splitter, one count a call
+
+    monkeypatch.setattr(chunking, "sentence_split", stock)
+    assert chunker.chunk(doc) == batched and len(batched) > 300
+
+
+def test_ingest_chunks_ahead_in_order_and_a_chunking_error_is_the_ingest_error(
+    embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for n in range(6):
+        body = " ".join(f"Doc {n} sentence {i} is about topic {n}." for i in range(40 + 9 * n))
+        (folder / f"d{n}.txt").write_text(body, encoding="utf-8")
+    settings = load_settings(data_dir=tmp_path / "data", chroma_host=None)
+    index = Index(settings=settings, embedder=embedder, chunk_size=40, chunk_overlap=4)
+    real = Chunker.chunk
+
+    def failing(self: Chunker, doc: LoadedDocument) -> list[Chunk]:
+        if doc.doc_id.endswith("d4.txt"):
+            raise ValueError("chunker broke on d4")
+        return real(self, doc)
+
+    monkeypatch.setattr(Chunker, "chunk", failing)
+    with pytest.raises(ValueError, match="chunker broke on d4"):
+        index.ingest(folder)
+    listed = {Path(d.source).name for d in index.list_documents()}
+    assert listed <= {"d0.txt", "d1.txt", "d2.txt", "d3.txt"}  # written in order, before d4
+    monkeypatch.setattr(Chunker, "chunk", real)
+    report = index.ingest(folder)
+    assert len(report.added) == 6 - len(listed) and len(report.unchanged) == len(listed)
+    for info in index.list_documents():  # every document reads back whole, in order
+        stored = [(c.char_start, c.text) for c in index.read_document(info.doc_id)]
+        fresh = index.chunker.chunk(load_file(Path(info.source)))
+        assert stored == [(c.char_start, c.text) for c in fresh] and len(stored) == info.chunks

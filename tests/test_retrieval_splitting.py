@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from longdoc.errors import BudgetError
-from longdoc.retrieval.splitting import fit_then_cut, longest_prefix, split_to_budget
+from longdoc.retrieval.splitting import (
+    fit_then_cut,
+    longest_prefix,
+    rough_tokens,
+    sentence_split,
+    split_to_budget,
+)
 from longdoc.testing.scripted import count_word_tokens
 
 TEXT = "one two three four five six seven eight nine ten"
@@ -59,3 +65,27 @@ def test_split_to_budget_holds_for_a_counter_unlike_words() -> None:
     with pytest.raises(BudgetError):
         split_to_budget(text, 8, count)
     assert split_to_budget(" \n ", 120, count) == []
+
+
+def _splitter_text() -> str:
+    # Paragraphs, sentences, a long sentence with commas and one without punctuation:
+    # every level of the splitter's recursion is reached.
+    para = " ".join(f"Sentence {i} of the survey is short." for i in range(30))
+    commas = ", ".join(f"clause {i} runs on" for i in range(80)) + "."
+    bare = " ".join(f"word{i}" for i in range(300))
+    return "\n\n\n".join([para, commas, bare, "Last one. Done."] * 3)
+
+
+@pytest.mark.parametrize(("size", "overlap"), [(40, 0), (60, 8), (200, 20)])
+def test_batched_sentence_split_equals_the_stock_splitter(size: int, overlap: int) -> None:
+    text = _splitter_text()
+    calls: list[int] = []
+
+    def counts(texts: list[str]) -> list[int]:
+        calls.append(len(texts))
+        return [len(rough_tokens(t)) for t in texts]
+
+    stock = sentence_split(text, size, rough_tokens, chunk_overlap=overlap)
+    batched = sentence_split(text, size, rough_tokens, chunk_overlap=overlap, counts=counts)
+    assert batched == stock and len(stock) > 5
+    assert len(calls) < sum(calls) / 4  # counted in batches, not one text a call
