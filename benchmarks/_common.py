@@ -51,7 +51,16 @@ def temp_settings(tag: str = ""):  # -> longdoc.config.Settings
 
 
 def peak_rss_mib() -> float:
-    """Peak resident memory of this process in MiB."""
+    """Peak resident memory of this process in MiB.
+
+    Linux's VmHWM when there is one: ``ru_maxrss`` survives ``exec``, so a child process
+    started by a large parent would report the parent's peak as its own.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
