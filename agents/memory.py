@@ -83,9 +83,7 @@ def _excerpt(ep: EpisodeView, tags: tuple[str, ...]) -> str:
     return f'<excerpt n="{ep.ordinal}" role="{ep.role}">\n{delimit(ep.text, *tags)}\n</excerpt>'
 
 
-def update_messages(
-    summary: str, new_items: Sequence[EpisodeView], max_tokens: int
-) -> Messages:
+def update_messages(summary: str, new_items: Sequence[EpisodeView], max_tokens: int) -> Messages:
     """Prompt that rewrites the running summary to take in new items."""
     tags = _SUMMARY_TAGS
     items = "\n\n".join(_excerpt(e, tags) for e in new_items)
@@ -125,9 +123,7 @@ class GatewaySummarizer:
         self.gateway = gateway
         self.stage = stage
 
-    async def update(
-        self, summary: str, new_items: Sequence[EpisodeView], max_tokens: int
-    ) -> str:
+    async def update(self, summary: str, new_items: Sequence[EpisodeView], max_tokens: int) -> str:
         """The running summary rewritten to include ``new_items``."""
         messages = update_messages(summary, new_items, max_tokens)
         reply = await self.gateway.acomplete(

@@ -143,23 +143,19 @@ class ZeroEmbedder:
         from tokenizers import Tokenizer
 
         from longdoc.retrieval.embedding import resolve_model_path
+        from longdoc.retrieval.tokens import TokenCounter
 
         self._tok = Tokenizer.from_file(
             str(Path(resolve_model_path("all-MiniLM-L6-v2")) / "tokenizer.json")
         )
-        self._tok.no_truncation()
-        self._tok.no_padding()
+        self.token_counter = TokenCounter(self._tok)  # as the real embedders count
         self.max_tokens = 254
 
     def count_tokens(self, texts):
-        return (
-            [len(e.ids) for e in self._tok.encode_batch(list(texts), add_special_tokens=False)]
-            if texts
-            else []
-        )
+        return self.token_counter.count(texts)
 
     def tokenize(self, text):
-        return list(self._tok.encode(text, add_special_tokens=False).ids)
+        return self.token_counter.ids(text)
 
     def encode(self, texts, batch_size: int = 64):
         return zero_vectors(texts)

@@ -38,18 +38,28 @@ LABELS = Path(__file__).resolve().parents[1] / "workflows" / "route_questions.js
 # only a meeting classifier (the QMSum part is the measured one).
 _EXTRA = {
     "global": [
-        "What is the book about?", "Give an overview of the novel's plot.",
-        "What are the main arguments of the paper?", "How does the narrator change over the story?",
-        "What does this codebase do overall?", "Describe the architecture of the library.",
-        "What happens in the story from beginning to end?", "What is the paper's contribution?",
-        "How do the characters' relationships develop?", "Summarize the report.",
+        "What is the book about?",
+        "Give an overview of the novel's plot.",
+        "What are the main arguments of the paper?",
+        "How does the narrator change over the story?",
+        "What does this codebase do overall?",
+        "Describe the architecture of the library.",
+        "What happens in the story from beginning to end?",
+        "What is the paper's contribution?",
+        "How do the characters' relationships develop?",
+        "Summarize the report.",
     ],
     "local": [
-        "Who does Anne marry?", "What does the function parse_url return?",
-        "What is the name of the captain's ship?", "In which year was the treaty signed?",
-        "Which exception does the session raise on timeout?", "What did the letter say?",
-        "Where does the first chapter take place?", "What is the default port?",
-        "Who proposed the budget cut?", "What colour was the dress at the ball?",
+        "Who does Anne marry?",
+        "What does the function parse_url return?",
+        "What is the name of the captain's ship?",
+        "In which year was the treaty signed?",
+        "Which exception does the session raise on timeout?",
+        "What did the letter say?",
+        "Where does the first chapter take place?",
+        "What is the default port?",
+        "Who proposed the budget cut?",
+        "What colour was the dress at the ball?",
     ],
 }
 

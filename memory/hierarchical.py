@@ -382,9 +382,7 @@ class HierarchicalMemory(SyncAPI):
         tail = self.tail()
         recalled = await self.arecall(query, k, exclude=[e.ordinal for e in tail])
         pieces = [
-            ContextPiece(kind=kind, text=row[kind])
-            for kind in ("level2", "level1")
-            if row[kind]
+            ContextPiece(kind=kind, text=row[kind]) for kind in ("level2", "level1") if row[kind]
         ]
         pieces += [
             ContextPiece(

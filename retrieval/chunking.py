@@ -16,18 +16,26 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from longdoc.retrieval.code_chunking import Piece, split_code
 from longdoc.retrieval.models import Chunk, LoadedDocument
 from longdoc.retrieval.splitting import fit_then_cut, sentence_split
 
+if TYPE_CHECKING:
+    from longdoc.retrieval.tokens import SpanCounter
+
 __all__ = ["CHUNKER_VERSION", "Chunker", "Piece"]
 
 # Raised whenever a change to the splitting gives other chunks for the same text.
 # 3: chunks are bounded in characters too (a long line of unknown tokens counts as 1).
-CHUNKER_VERSION = "3"
+# 4: prose is split by the counts of one tokenization of the document (a split cut
+#    inside a word counts only its whole tokens), then every chunk is counted exactly.
+CHUNKER_VERSION = "4"
 
 TokenCount = Callable[[list[str]], list[int]]
+# A text -> the token counts of (start, end) spans of it (TokenCounter.spans).
+SpanCounts = Callable[[str], "SpanCounter"]
 # The default character cap per token of the embedder's limit: English prose runs at
 # 4-5 characters a token, indented code somewhat more.
 _CHARS_PER_TOKEN = 8
@@ -51,6 +59,9 @@ class Chunker:
         max_chars: the most characters in a chunk; default 8 per token of ``max_tokens``.
             Token counts alone do not bound a chunk: a WordPiece embedder counts a 2 MB
             line without spaces as one unknown token.
+        spans: tokenizes a whole text once and returns a counter of its spans (see
+            :meth:`longdoc.retrieval.tokens.TokenCounter.spans`): prose is then split by
+            those counts and only the final chunks are counted by ``count_tokens``.
     """
 
     def __init__(
@@ -61,8 +72,10 @@ class Chunker:
         chunk_overlap: int = 20,
         code_chunk_lines: int = 60,
         max_chars: int | None = None,
+        spans: SpanCounts | None = None,
     ) -> None:
         self.count_tokens = count_tokens
+        self.spans = spans
         self.max_tokens = max_tokens
         self.chunk_size = min(chunk_size, max_tokens)
         self.chunk_overlap = min(chunk_overlap, self.chunk_size // 2)
@@ -73,7 +86,7 @@ class Chunker:
     def signature(self) -> str:
         """What decides the chunks besides the text: stored with them, so a change re-chunks."""
         sizes = f"{self.chunk_size}/{self.chunk_overlap}/{self.max_tokens}/{self.code_chunk_lines}"
-        sizes += f"/{self.max_chars}"
+        sizes += f"/{self.max_chars}" + ("" if self.spans else "/texts")  # the two ways differ
         return f"{CHUNKER_VERSION}:{sizes}"
 
     def count(self, text: str) -> int:
@@ -89,9 +102,12 @@ class Chunker:
         Returns:
             Chunks with offsets into ``doc.text``, token counts and hashes.
         """
-        pieces = self._code_pieces(doc) if doc.kind == "code" else self._prose_pieces(doc.text)
         # Every fitted piece is counted exactly once: the final counts are looked up here.
         memo: dict[str, int] = {}
+        if doc.kind == "code":
+            pieces = self._code_pieces(doc)
+        else:
+            pieces = self._prose_pieces(doc.text, memo)
         pieces = self._fit(doc.text, pieces, memo)
         capped = _cap_chars(doc.text, pieces, self.max_chars)
         if len(capped) > len(pieces):  # a cut inside a word can add a word piece: fit again
@@ -123,13 +139,16 @@ class Chunker:
         ]
 
     # --- prose -------------------------------------------------------------------------
-    def _prose_pieces(self, text: str) -> list[Piece]:
+    def _prose_pieces(self, text: str, memo: dict[str, int]) -> list[Piece]:
+        """Sentence-split pieces; with ``spans``, the exact counts it knows go to ``memo``."""
+        spans = self.spans(text) if self.spans else None
         parts = sentence_split(
             text,
             self.chunk_size,
             lambda s: range(self._splitter_counts([s])[0]),
             chunk_overlap=self.chunk_overlap,
             counts=self._splitter_counts,
+            spans=spans,
         )
         pieces: list[Piece] = []
         cursor = 0
@@ -137,6 +156,10 @@ class Chunker:
             start, end = _locate(text, part, cursor)
             pieces.append(Piece(start, end))
             cursor = start + 1
+        if spans is not None:  # pieces cut between words need no second tokenization
+            exact = spans.exact([(p.start, p.end) for p in pieces])
+            found = zip(pieces, exact, strict=True)
+            memo.update((text[p.start : p.end], n) for p, n in found if n is not None)
         return pieces
 
     def _splitter_counts(self, texts: list[str]) -> list[int]:

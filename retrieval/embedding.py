@@ -25,6 +25,7 @@ Exports are built once, offline, from the local model, cached under
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import logging
@@ -40,6 +41,8 @@ from longdoc.errors import ConfigError, LongdocError, RetrievalError
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from longdoc.retrieval.tokens import TokenCounter
 
 __all__ = [
     "BACKENDS",
@@ -199,16 +202,20 @@ class _TokenizerMixin:
         """Model name plus backend, recorded in each collection."""
         return identity_of(self.name, self.backend)
 
+    @functools.cached_property
+    def token_counter(self) -> TokenCounter:
+        """The tokenizer's counts, picklable (the chunker takes it to worker processes)."""
+        from longdoc.retrieval.tokens import TokenCounter
+
+        return TokenCounter(self._tokenizer)
+
     def tokenize(self, text: str) -> list[int]:
         """Token ids of one text, special tokens excluded."""
-        return list(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        return self.token_counter.ids(text)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces of each text, special tokens excluded."""
-        if not texts:
-            return []
-        encs = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
-        return [len(e.ids) for e in encs]
+        return self.token_counter.count(texts)
 
 
 def _fast_tokenizer(model: Any) -> Any:
@@ -644,6 +651,11 @@ class LazyEmbedder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces of each text, special tokens excluded."""
         return self.inner.count_tokens(texts)
+
+    @property
+    def token_counter(self) -> TokenCounter | None:
+        """The loaded embedder's picklable counts, when it has them."""
+        return getattr(self.inner, "token_counter", None)
 
     def tokenize(self, text: str) -> list[int]:
         """Token ids of one text, special tokens excluded."""

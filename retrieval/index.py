@@ -20,7 +20,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -57,6 +57,7 @@ from longdoc.retrieval.search import Scope, Searcher, SearchMode
 
 if TYPE_CHECKING:
     from longdoc.config import Settings
+    from longdoc.retrieval.chunk_pool import ChunkPool
     from longdoc.retrieval.chunking import Chunker
     from longdoc.retrieval.embedding import Embedder
 
@@ -208,12 +209,15 @@ class Index:
             from longdoc.retrieval.chunking import Chunker
 
             r = self.retrieval
+            # A picklable counter lets chunking run in worker processes (see chunk_pool).
+            counter = getattr(self.embedder, "token_counter", None)
             self._chunker = Chunker(
-                self.embedder.count_tokens,
+                counter.count if counter else self.embedder.count_tokens,
                 self.embedder.max_tokens,
                 r.chunk_size,
                 r.chunk_overlap,
                 r.code_chunk_lines,
+                spans=counter.spans if counter else None,
             )
         return self._chunker
 
@@ -336,11 +340,12 @@ class Index:
     ) -> None:
         buffer: list[_Write | _Done] = []
         tokens = 0
-        # Documents are chunked a few ahead on a thread pool: the tokenizer releases the
-        # GIL, so chunking spreads over cores; plans, embeds and writes stay in order.
+        # Documents are chunked a few ahead, on threads and, in a large run, in worker
+        # processes (see chunk_pool); plans, embeds and writes stay in order.
+        from longdoc.retrieval.chunk_pool import ChunkPool
+
         workers = max(1, min(_CHUNK_WORKERS, os.cpu_count() or 1))
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="longdoc-chunk")
-        try:
+        with ChunkPool(self.chunker, workers) as pool:
             for seq, total, item, ahead in self._lookahead(items, pool, 2 * workers):
                 if isinstance(item, _Done):
                     buffer.append(item)
@@ -352,13 +357,11 @@ class Index:
                         self._flush(buffer, put)
                         tokens = 0
             self._flush(buffer, put)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
 
     def _lookahead(
         self,
         items: Iterable[tuple[int, int, LoadedDocument | LoadIssue]],
-        pool: Executor,
+        pool: ChunkPool,
         depth: int,
     ) -> Iterator[tuple[int, int, LoadedDocument | _Done, _Ahead | None]]:
         """``items`` in order, each document's chunking started up to ``depth`` items ahead."""
@@ -377,13 +380,13 @@ class Index:
                 yield window.popleft()
         yield from window
 
-    def _ahead(self, doc: LoadedDocument, pool: Executor | None) -> _Ahead:
+    def _ahead(self, doc: LoadedDocument, pool: ChunkPool | None) -> _Ahead:
         """``doc``'s stored versions, and its chunking started on ``pool`` when it is needed."""
         versions = self._versions(doc.doc_id)
         current = versions.get(document_version(doc.content_hash, self.chunker.signature))
         if (current and current.complete) or pool is None:
             return versions, None
-        return versions, pool.submit(self.chunker.chunk, doc)
+        return versions, pool.submit(doc)
 
     def _flush(self, buffer: list[_Write | _Done], put: Callable[[_Write | _Done], None]) -> None:
         """Embed the buffered writes in one call, then hand every buffered item on in order."""

@@ -72,6 +72,7 @@ def sentence_split(
     chunk_overlap: int = 0,
     paragraph_separator: str = _LLAMA_PARAGRAPH_SEP,
     counts: Callable[[list[str]], list[int]] | None = None,
+    spans: Callable[[list[tuple[int, int]]], list[int]] | None = None,
 ) -> list[str]:
     """``text`` split along paragraphs and sentences by llama-index's ``SentenceSplitter``.
 
@@ -83,6 +84,9 @@ def sentence_split(
         paragraph_separator: what separates paragraphs.
         counts: token counts of a batch of texts, the same numbers as ``tokenizer``
             gives: then the splits of each text are counted in one call.
+        spans: token counts of a batch of ``(start, end)`` spans of ``text`` (from one
+            tokenization of it): then splits are counted by where they lie, and only
+            a split not found verbatim is counted by ``counts``. Needs ``counts``.
 
     Returns:
         Parts, stripped, in order (verbatim slices of ``text`` in practice).
@@ -99,6 +103,8 @@ def sentence_split(
         return list(SentenceSplitter(**kwargs).split_text(text))  # type: ignore[arg-type]
     splitter = _batched_splitter()(**kwargs)
     splitter._longdoc_counts = counts
+    splitter._longdoc_spans = spans
+    splitter._longdoc_text = text
     return list(splitter.split_text(text))
 
 
@@ -117,22 +123,51 @@ def _batched_splitter() -> type[Any]:
 
         class _Batched(SentenceSplitter):
             _longdoc_counts: Callable[[list[str]], list[int]]
+            _longdoc_spans: Callable[[list[tuple[int, int]]], list[int]] | None
+            _longdoc_text: str
 
             def _split(self, text: str, chunk_size: int) -> list[_Split]:
-                n = self._longdoc_counts([text])[0]
-                return self._split_counted(text, n, chunk_size)
+                if self._longdoc_spans is not None and text is self._longdoc_text:
+                    n = self._longdoc_spans([(0, len(text))])[0]
+                else:
+                    self._longdoc_spans = None  # not the text the spans count
+                    n = self._longdoc_counts([text])[0]
+                return self._split_counted(text, n, chunk_size, 0)
 
-            def _split_counted(self, text: str, n: int, chunk_size: int) -> list[_Split]:
+            def _split_counted(self, text: str, n: int, chunk_size: int, at: int) -> list[_Split]:
                 if n <= chunk_size:
                     return [_Split(text, is_sentence=True, token_size=n)]
                 splits, is_sentence = self._get_splits_by_fns(text)
+                starts, sizes = self._counted_splits(text, splits, at)
                 out: list[_Split] = []
-                for part, size in zip(splits, self._longdoc_counts(splits), strict=True):
+                for part, start, size in zip(splits, starts, sizes, strict=True):
                     if size <= chunk_size or len(splits) == 1:  # 1: indivisible, kept
                         out.append(_Split(part, is_sentence=is_sentence, token_size=size))
                     else:
-                        out.extend(self._split_counted(part, size, chunk_size))
+                        out.extend(self._split_counted(part, size, chunk_size, start))
                 return out
+
+            def _counted_splits(
+                self, text: str, splits: list[str], at: int
+            ) -> tuple[list[int], list[int]]:
+                """Each split's offset in the whole text (-1: not found) and its count."""
+                if self._longdoc_spans is None:
+                    return [-1] * len(splits), self._longdoc_counts(splits)
+                starts, cursor = [], 0
+                for part in splits:  # the splits are consecutive slices (a few drop a mark)
+                    i = text.find(part, cursor)
+                    starts.append(at + i if i >= 0 and at >= 0 else -1)
+                    cursor = i + len(part) if i >= 0 else cursor
+                found = [i for i, s in enumerate(starts) if s >= 0]
+                lost = [i for i, s in enumerate(starts) if s < 0]
+                sizes = [0] * len(splits)
+                spans = [(starts[i], starts[i] + len(splits[i])) for i in found]
+                for i, size in zip(found, self._longdoc_spans(spans), strict=True):
+                    sizes[i] = size
+                exact = self._longdoc_counts([splits[i] for i in lost])
+                for i, size in zip(lost, exact, strict=True):
+                    sizes[i] = size
+                return starts, sizes
 
         _BATCHED = _Batched
     return _BATCHED

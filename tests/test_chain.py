@@ -185,9 +185,7 @@ def test_resume_after_a_crash_inside_worker_5_uses_the_cache() -> None:
     assert first_reader.parts_seen == [1, 2, 3, 4, 5]
 
     second_reader = ExtractiveReader("treasure")
-    result = chain(ScriptedModel(second_reader)).run(
-        QUESTION, source=DOC, run_id="crash-in-step"
-    )
+    result = chain(ScriptedModel(second_reader)).run(QUESTION, source=DOC, run_id="crash-in-step")
     workers = result.usage.stages["worker"]
     # worker 5 ran again, but its finished call came from the cache
     assert (workers.calls, workers.cached_calls, workers.requests) == (6, 1, 5)

@@ -61,9 +61,7 @@ FILES = {
     ),
     # A class small enough to stay one chunk: its methods are found through it.
     "src/app/cache.py": (
-        "class LruCache:\n"
-        "    def evict_oldest(self):\n"
-        "        self.items.pop(0)\n"
+        "class LruCache:\n    def evict_oldest(self):\n        self.items.pop(0)\n"
     ),
     "src/app/plugins.py": (
         "def register(plugin):\n"

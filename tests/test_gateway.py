@@ -23,8 +23,6 @@ def server() -> Iterator[FakeOpenAI]:
     fake.stop()
 
 
-
-
 def test_completion_and_ledger_per_stage(server: FakeOpenAI) -> None:
     gw = make_gateway(server)
     first = gw.complete("hello there", stage="worker")

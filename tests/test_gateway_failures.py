@@ -33,8 +33,6 @@ def server() -> Iterator[FakeOpenAI]:
     fake.stop()
 
 
-
-
 # --- structured output ---------------------------------------------------------------
 class Verdict(BaseModel):
     answer: str

@@ -114,9 +114,7 @@ class AutoOptions(ChainOptions, ReasonOptions):
             "direct": VanillaOptions, "chain": ChainOptions, "reason": ReasonOptions,
         }  # fmt: skip
         model = models[method]
-        return model.model_validate(
-            {name: getattr(self, name) for name in model.model_fields}
-        )
+        return model.model_validate({name: getattr(self, name) for name in model.model_fields})
 
 
 _MODELS: dict[str, type[StrategyOptions]] = {

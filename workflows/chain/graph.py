@@ -62,7 +62,6 @@ __all__ = [
 ]
 
 
-
 Direction = Literal["ltr", "rtl"]
 
 

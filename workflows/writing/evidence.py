@@ -14,7 +14,6 @@ if TYPE_CHECKING:
 __all__ = ["gather_evidence", "resolve_sources"]
 
 
-
 def gather_evidence(
     index: Any, doc_ids: list[str], query: str, budget: int, count: Callable[[str], int]
 ) -> list[dict[str, Any]]:

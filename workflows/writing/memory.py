@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 __all__ = ["RunningSummary", "SectionMemory", "WritingMemory"]
 
 
-
 class WritingMemory(Protocol):
     """What the writer remembers of the text written so far.
 
