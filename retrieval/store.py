@@ -285,9 +285,9 @@ class Store:
             res["distances"][0],
             strict=True,
         )
-        for i, doc, meta, dist in rows:
-            text, meta = _split_text(doc, meta)
-            out.append((Record(id=i, text=text or "", metadata=meta), 1.0 - float(dist)))
+        for i, doc, stored, dist in rows:
+            body, meta = _split_text(doc, stored)
+            out.append((Record(id=i, text=body or "", metadata=meta), 1.0 - float(dist)))
         return out
 
 
