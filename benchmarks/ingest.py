@@ -139,15 +139,13 @@ class ZeroEmbedder:
     dimension = ZERO_DIM
     identity = "zero-cost-384"
 
-    def __init__(self) -> None:
+    def __init__(self, model: str = "all-MiniLM-L6-v2") -> None:
         from tokenizers import Tokenizer
 
         from longdoc.retrieval.embedding import resolve_model_path
         from longdoc.retrieval.tokens import TokenCounter
 
-        self._tok = Tokenizer.from_file(
-            str(Path(resolve_model_path("all-MiniLM-L6-v2")) / "tokenizer.json")
-        )
+        self._tok = Tokenizer.from_file(str(Path(resolve_model_path(model)) / "tokenizer.json"))
         self.token_counter = TokenCounter(self._tok)  # as the real embedders count
         self.max_tokens = 254
 

@@ -30,9 +30,13 @@ from typing import IO, Any
 
 from longdoc.errors import RetrievalError
 from longdoc.retrieval.chunking import Chunker
+from longdoc.retrieval.lexical import Tokenizer, lexical_text
 from longdoc.retrieval.models import Chunk, LoadedDocument
 
-__all__ = ["PROCESS_AFTER_CHARS", "ChunkPool"]
+__all__ = ["PROCESS_AFTER_CHARS", "ChunkPool", "Chunked"]
+
+# A document's chunks and, when a BM25 tokenizer is given, each chunk's BM25 terms.
+Chunked = tuple[list[Chunk], list[str] | None]
 
 _log = logging.getLogger(__name__)
 
@@ -54,7 +58,7 @@ class _Worker:
             env=env,
             start_new_session=True,  # a Ctrl-C stops the ingest, which then closes the pipe
         )
-        self.pending: dict[int, tuple[LoadedDocument, Future[list[Chunk]]]] = {}
+        self.pending: dict[int, tuple[LoadedDocument, Future[Chunked]]] = {}
         self.lock = threading.Lock()
         self.alive = True
         self._on_lost = on_lost
@@ -67,7 +71,7 @@ class _Worker:
         for t in self._threads:
             t.start()
 
-    def submit(self, task: int, doc: LoadedDocument, future: Future[list[Chunk]]) -> None:
+    def submit(self, task: int, doc: LoadedDocument, future: Future[Chunked]) -> None:
         with self.lock:
             self.pending[task] = (doc, future)
         self._out.put(pickle.dumps((task, doc), protocol=pickle.HIGHEST_PROTOCOL))
@@ -121,10 +125,12 @@ class ChunkPool:
     Args:
         chunker: the ingest's chunker; worker processes get a copy when it pickles.
         threads: chunking threads (and the most worker processes).
+        tokenizer: the BM25 tokenizer: each chunk's terms are computed with its chunks,
+            off the writing thread.
     """
 
-    def __init__(self, chunker: Chunker, threads: int) -> None:
-        self._chunker = chunker
+    def __init__(self, chunker: Chunker, threads: int, tokenizer: Tokenizer | None = None) -> None:
+        self._chunker, self._tokenizer = chunker, tokenizer
         self._threads = ThreadPoolExecutor(max(1, threads), thread_name_prefix="longdoc-chunk")
         self._processes = max(0, min(threads, (os.cpu_count() or 1) - 1))
         self._workers: list[_Worker] = []
@@ -137,24 +143,25 @@ class ChunkPool:
         """Process ids of the worker processes started (none: all chunking on threads)."""
         return [w.proc.pid for w in self._workers]
 
-    def submit(self, doc: LoadedDocument) -> Future[list[Chunk]]:
-        """Start chunking ``doc``; the future gives its chunks or the chunker's error."""
+    def submit(self, doc: LoadedDocument) -> Future[Chunked]:
+        """Start chunking ``doc``; the future gives its chunks (and terms) or the error."""
         started = self._chars >= PROCESS_AFTER_CHARS
         self._chars += len(doc.text)
         if started and not self._workers and self._processes:
             self._start_workers()
         live = [w for w in self._workers if w.alive]
         if not live:
-            return self._threads.submit(self._chunker.chunk, doc)
+            return self._threads.submit(_work, self._chunker, self._tokenizer, doc)
         worker = min(live, key=lambda w: len(w.pending))
-        future: Future[list[Chunk]] = Future()
+        future: Future[Chunked] = Future()
         self._task += 1
         worker.submit(self._task, doc, future)
         return future
 
     def _start_workers(self) -> None:
         try:
-            frame = pickle.dumps(self._chunker, protocol=pickle.HIGHEST_PROTOCOL)
+            work = (self._chunker, self._tokenizer)
+            frame = pickle.dumps(work, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as e:  # a custom embedder's counter: chunk on threads
             _log.debug("chunking on threads: the chunker does not pickle (%s)", e)
             self._processes = 0
@@ -166,12 +173,12 @@ class ChunkPool:
             self._processes = 0
 
     def _lost(
-        self, lost: list[tuple[LoadedDocument, Future[list[Chunk]]]], proc: subprocess.Popen[bytes]
+        self, lost: list[tuple[LoadedDocument, Future[Chunked]]], proc: subprocess.Popen[bytes]
     ) -> None:
         """A worker ended with documents in hand: chunk them on the threads instead."""
         self._warn(f"a chunking process ended (exit code {proc.poll()})")
         for doc, future in lost:
-            self._threads.submit(_settle, self._chunker, doc, future)
+            self._threads.submit(_settle, self._chunker, self._tokenizer, doc, future)
 
     def _warn(self, what: str) -> None:
         if not self._warned:
@@ -191,23 +198,33 @@ class ChunkPool:
         self.close()
 
 
-def _settle(chunker: Chunker, doc: LoadedDocument, future: Future[list[Chunk]]) -> None:
+def _work(chunker: Chunker, tokenizer: Tokenizer | None, doc: LoadedDocument) -> Chunked:
+    """``doc``'s chunks and, with ``tokenizer``, the BM25 terms of each."""
+    chunks = chunker.chunk(doc)
+    if tokenizer is None:
+        return chunks, None
+    return chunks, [tokenizer.terms(lexical_text(c.text, {"header": c.header})) for c in chunks]
+
+
+def _settle(
+    chunker: Chunker, tokenizer: Tokenizer | None, doc: LoadedDocument, future: Future[Chunked]
+) -> None:
     try:
-        future.set_result(chunker.chunk(doc))
+        future.set_result(_work(chunker, tokenizer, doc))
     except Exception as e:  # handed to whoever waits on the future
         future.set_exception(e)
 
 
 def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
-    """The worker's loop: a pickled chunker, then ``(task, document)`` frames until EOF."""
-    chunker: Chunker = pickle.load(inp)
+    """The worker's loop: a pickled chunker and tokenizer, then ``(task, document)`` frames."""
+    chunker, tokenizer = pickle.load(inp)
     while True:
         try:
             task, doc = pickle.load(inp)
         except EOFError:
             return
         try:
-            reply: tuple[int, bool, Any] = (task, True, chunker.chunk(doc))
+            reply: tuple[int, bool, Any] = (task, True, _work(chunker, tokenizer, doc))
         except Exception as e:  # the parent raises it where the chunks were wanted
             reply = (task, False, e)
         try:

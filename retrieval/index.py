@@ -115,6 +115,7 @@ class _Write:
     metas: list[dict[str, Any]]
     embed_texts: list[str]
     tokens: int
+    terms: list[str] | None = None  # the chunks' BM25 terms, computed while chunking
     vectors: Any = None
 
 
@@ -345,7 +346,7 @@ class Index:
         from longdoc.retrieval.chunk_pool import ChunkPool
 
         workers = max(1, min(_CHUNK_WORKERS, os.cpu_count() or 1))
-        with ChunkPool(self.chunker, workers) as pool:
+        with ChunkPool(self.chunker, workers, self.bm25.tokenizer) as pool:
             for seq, total, item, ahead in self._lookahead(items, pool, 2 * workers):
                 if isinstance(item, _Done):
                     buffer.append(item)
@@ -416,11 +417,13 @@ class Index:
             else:  # a replace was interrupted: only the other versions' deletion is left
                 yield _Done(seq, total, doc=doc, outcome="updated", version=version)
             return
-        chunks = chunking.result() if chunking else self.chunker.chunk(doc)
+        chunks, terms = chunking.result() if chunking else (self.chunker.chunk(doc), None)
         # An interrupted ingest of this very version resumes: its stored chunks are kept.
         stored: set[str] = current.ids if current else set()
         now = float(current.meta["ingested_at"]) if current else time.time()
-        todo = [c for c in chunks if chunk_id(c, version) not in stored]
+        keep = [i for i, c in enumerate(chunks) if chunk_id(c, version) not in stored]
+        todo = [chunks[i] for i in keep]
+        todo_terms = [terms[i] for i in keep] if terms is not None else None
         # Large writes: Chroma's and SQLite's cost per chunk falls with the batch (256 -> 4,096
         # chunks cut Moby Dick's Chroma time 2.3 s -> 1.6 s), and one write needs no publish.
         step = min(self.retrieval.ingest_write_chunks, self.store.max_batch)
@@ -443,6 +446,7 @@ class Index:
                 ],
                 embed_texts=[c.embed_text for c in batch],
                 tokens=sum(c.token_count for c in batch),
+                terms=todo_terms[i : i + step] if todo_terms is not None else None,
             )
         outcome = "updated" if versions and set(versions) != {version} else "added"
         publish = [chunk_id(c, version) for c in sorted(chunks, key=lambda c: c.ordinal)]
@@ -454,7 +458,12 @@ class Index:
         """Write, report and emit one item of the pipeline (in the caller's thread)."""
         if isinstance(item, _Write):
             self._write_chunks(
-                item.ids, item.texts, item.metas, embed_texts=item.embed_texts, vectors=item.vectors
+                item.ids,
+                item.texts,
+                item.metas,
+                embed_texts=item.embed_texts,
+                vectors=item.vectors,
+                terms=item.terms,
             )
             report.chunks_embedded += len(item.ids)
             report.tokens_embedded += item.tokens
@@ -566,10 +575,12 @@ class Index:
         metadatas: list[dict[str, Any]],
         embed_texts: list[str],
         vectors: Any = None,
+        terms: list[str] | None = None,
     ) -> None:
         """Write chunk records: BM25 rows first, so a crash leaves extra rows, never missing.
 
-        ``vectors`` are the embeddings of ``embed_texts`` when already computed. A whole
+        ``vectors`` are the embeddings of ``embed_texts`` when already computed, ``terms``
+        the chunks' BM25 terms (see :meth:`Bm25Index.add`). A whole
         version in one Chroma write is stored without the pending flag (so :meth:`_finish`
         need not publish it): that write is atomic (one SQL statement appends it to
         Chroma's log, one transaction applies it), so it is seen entirely or not at all.
@@ -579,7 +590,8 @@ class Index:
         whole = len(ids) == int(metadatas[0]["doc_chunks"]) <= self.store.max_batch
         if whole:
             metadatas = [{k: v for k, v in m.items() if k != PENDING} for m in metadatas]
-        self.bm25.add(ids, [lexical_text(t, m) for t, m in zip(texts, metadatas, strict=True)])
+        lexical = [lexical_text(t, m) for t, m in zip(texts, metadatas, strict=True)]
+        self.bm25.add(ids, lexical, terms)
         self.store.upsert(ids, texts, metadatas, embeddings=vectors, embed_texts=embed_texts)
         self.store.bump_generation()
         self.bm25.bumped()

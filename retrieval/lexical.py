@@ -141,6 +141,22 @@ class Tokenizer:
         """The tokens of ``text``, in order."""
         return [t for w in _WORD.findall(text) for t in self.word(w)]
 
+    def terms(self, text: str) -> str:
+        """The tokens of ``text`` as the index stores them (joined by spaces)."""
+        return " ".join(self(text))
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Chunking workers get a copy (see chunk_pool): PyStemmer's stemmer does not
+        # pickle, so only the default one travels, rebuilt on arrival.
+        if self._stem is not None and self.identity != Tokenizer().identity:
+            raise TypeError("a Tokenizer with a custom stemmer does not pickle")
+        return {"stemmed": self._stem is not None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+        if not state["stemmed"]:
+            self._stem = None
+
 
 def tokenize(text: str) -> list[str]:
     """The BM25 tokens of ``text`` (a fresh :class:`Tokenizer`; keep one to reuse its cache)."""
@@ -228,9 +244,17 @@ class Bm25Index:
             [(k, json.dumps(v)) for k, v in values.items()],
         )
 
-    def _insert(self, conn: sqlite3.Connection, ids: Sequence[str], texts: Sequence[str]) -> None:
+    def _insert(
+        self,
+        conn: sqlite3.Connection,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        terms: Sequence[str] | None = None,
+    ) -> None:
         if not ids:
             return
+        if terms is None:
+            terms = [self._tokenizer.terms(t) for t in texts]
         # Rowids are chosen here, not by SQLite, so both tables take one executemany each
         # and still share them (we hold the write transaction: nobody else takes one).
         (top,) = conn.execute("SELECT coalesce(max(rowid), 0) FROM records").fetchone()
@@ -241,7 +265,7 @@ class Bm25Index:
         )
         conn.executemany(
             "INSERT INTO terms(rowid, tokens) VALUES (?, ?)",
-            [(r, " ".join(self._tokenizer(t))) for r, t in zip(rowids, texts, strict=True)],
+            list(zip(rowids, terms, strict=True)),
         )
 
     @staticmethod
@@ -350,13 +374,27 @@ class Bm25Index:
         if self._session is None:
             raise RuntimeError("Bm25Index writes need a writing() session")
 
-    def add(self, ids: Sequence[str], texts: Sequence[str]) -> None:
-        """Index records about to be written to Chroma (replacing rows of the same ids)."""
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer of this index's terms (see :meth:`add`)."""
+        return self._tokenizer
+
+    def add(
+        self, ids: Sequence[str], texts: Sequence[str], terms: Sequence[str] | None = None
+    ) -> None:
+        """Index records about to be written to Chroma (replacing rows of the same ids).
+
+        Args:
+            ids: record ids.
+            texts: their lexical texts (see :func:`lexical_text`).
+            terms: the same texts already tokenized by :attr:`tokenizer`'s
+                :meth:`~Tokenizer.terms` (the ingest does so while chunking).
+        """
         with self._lock:
             self._require_session()
             with self._txn() as conn:
                 self._delete(conn, ids)
-                self._insert(conn, ids, texts)
+                self._insert(conn, ids, texts, terms)
 
     def remove(self, ids: Sequence[str]) -> None:
         """Drop the rows of records just deleted from Chroma."""

@@ -22,6 +22,7 @@ from longdoc.retrieval import Index, chunk_pool
 from longdoc.retrieval.chunk_pool import ChunkPool
 from longdoc.retrieval.chunking import Chunker
 from longdoc.retrieval.embedding import Embedder, get_embedder
+from longdoc.retrieval.lexical import Tokenizer
 from longdoc.retrieval.models import LoadedDocument
 from longdoc.retrieval.store import TEXT_KEY
 from longdoc.retrieval.tokens import TokenCounter
@@ -115,12 +116,15 @@ def test_worker_processes_chunk_what_threads_chunk(
     _plain, spans = _chunkers(counter, 40, 6)
     docs = [_doc(t, f"f{k}.txt") for k, t in enumerate(_texts(4))]
     monkeypatch.setattr(chunk_pool, "PROCESS_AFTER_CHARS", 0)
-    with ChunkPool(spans, 2) as pool:
+    tokenizer = Tokenizer()
+    with ChunkPool(spans, 2, tokenizer) as pool:
         futures = [pool.submit(d) for d in docs]
         got = [f.result(timeout=120) for f in futures]
         workers = pool.workers
     assert workers and os.getpid() not in workers
-    assert got == [spans.chunk(d) for d in docs]
+    assert [chunks for chunks, _terms in got] == [spans.chunk(d) for d in docs]
+    for chunks, terms in got:  # the BM25 terms came along, as the index computes them
+        assert terms == [tokenizer.terms(c.text) for c in chunks]
     for pid in workers:  # closed with the pool: nothing left behind
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
@@ -138,7 +142,7 @@ def test_a_worker_killed_mid_document_costs_only_speed(
     logs = caplog.at_level(logging.WARNING, logger="longdoc.retrieval.chunk_pool")
     with logs, ChunkPool(chunker, 2) as pool:
         got = [f.result(timeout=120) for f in [pool.submit(d) for d in docs]]
-    assert got == [chunker.chunk(d) for d in docs]
+    assert got == [(chunker.chunk(d), None) for d in docs]
     assert any("chunking process ended" in r.getMessage() for r in caplog.records)
 
 
@@ -159,7 +163,10 @@ def test_an_ingest_in_worker_processes_stores_the_same_records(
             i: (t, {k: v for k, v in m.items() if k != "ingested_at"})
             for i, t, m in index.store.get()
         }
+        hits = index.search("wells of region 12 river survey", 8, mode="bm25")
+        stored[f"{label} bm25"] = [(h.chunk.doc_id, h.chunk.ordinal, h.score) for h in hits]
     assert stored["threads"] == stored["processes"] and len(stored["threads"]) > 30
+    assert stored["threads bm25"] == stored["processes bm25"] and stored["threads bm25"]
 
 
 def test_texts_live_in_metadata_and_records_of_the_old_layout_read_the_same(
