@@ -57,7 +57,7 @@ from longdoc.retrieval.search import Scope, Searcher, SearchMode
 
 if TYPE_CHECKING:
     from longdoc.config import Settings
-    from longdoc.retrieval.chunk_pool import ChunkPool
+    from longdoc.retrieval.chunk_pool import Chunked, ChunkPool
     from longdoc.retrieval.chunking import Chunker
     from longdoc.retrieval.embedding import Embedder
 
@@ -137,7 +137,7 @@ class _Done:
 
 
 # A document's stored versions, and its chunking when it needs chunking (see Index._ahead).
-_Ahead = tuple[dict[str, VersionStats], "Future[list[Chunk]] | None"]
+_Ahead = tuple[dict[str, VersionStats], "Future[Chunked] | None"]
 _CHUNK_WORKERS = 4  # documents chunked at once by an ingest (at most one per core)
 
 
