@@ -10,6 +10,10 @@ import hashlib
 import logging
 import os
 import random
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -193,3 +197,47 @@ def test_texts_live_in_metadata_and_records_of_the_old_layout_read_the_same(
     assert best.id == "old" and best.text == old
     (whale, _score), *_ = store.query("whaling ship", k=2)
     assert whale.text.startswith("The Pequod") and TEXT_KEY not in whale.metadata
+
+
+_KILLED_PARENT = """
+import sys
+from longdoc.retrieval import chunk_pool
+from longdoc.retrieval.chunking import Chunker
+from longdoc.retrieval.embedding import get_embedder
+from longdoc.retrieval.models import LoadedDocument
+
+chunk_pool.PROCESS_AFTER_CHARS = 0
+counter = get_embedder("all-MiniLM-L6-v2", "torch").token_counter
+chunker = Chunker(counter.count, 254, chunk_size=40, chunk_overlap=6, spans=counter.spans)
+pool = chunk_pool.ChunkPool(chunker, 2)
+doc = LoadedDocument(doc_id="d", source="d", text="One sentence. " * 400, content_hash="x")
+pool.submit(doc).result(timeout=120)
+print(*pool.workers, flush=True)
+sys.stdin.read()  # until the test kills this process
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")  # exited; a zombie waits for a reaper that may not come
+
+
+def test_chunking_workers_exit_when_the_ingest_is_killed() -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_PARENT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    workers = [int(p) for p in child.stdout.readline().split()]
+    assert workers and not any(_gone(p) for p in workers)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    deadline = time.monotonic() + 60  # a poll with a deadline, not a timed sleep
+    while not all(_gone(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(_gone(p) for p in workers)
