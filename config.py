@@ -177,17 +177,20 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = Field(64, ge=1, description="Texts per embedding batch.")
     ingest_write_chunks: int = Field(
-        1024,
+        2048,
         ge=1,
         description="Chunks per Chroma write during ingest (capped by Chroma's batch limit): "
-        "larger writes cost less per chunk; a kill loses at most one write's embeddings.",
+        "larger writes cost less per chunk, and a document in one write (a book of up to "
+        "2,048 chunks) is visible without a second pass; a kill loses at most one write's "
+        "embeddings.",
     )
     embedding_backend: Literal[
         "auto", "torch", "torch-bf16", "onnx", "onnx-int8", "onnx-int8-static"
     ] = Field(
         "auto",
-        description="'auto' (the backend measured fastest at equal recall: torch on CPUs "
-        "and GPUs today), 'torch' (sentence-transformers), 'onnx' (fp32 ONNX Runtime export, "
+        description="'auto' (the backend measured fastest at equal recall: bf16 torch on "
+        "CPUs that compute bf16 natively, else torch; fp16 torch on GPUs), 'torch' "
+        "(sentence-transformers), 'torch-bf16', 'onnx' (fp32 ONNX Runtime export, "
         "torch's vectors), 'onnx-int8' (dynamic int8) or 'onnx-int8-static' (calibrated "
         "int8); exports are built locally once and cached under the data dir.",
     )
