@@ -253,7 +253,8 @@ def zero_llama(texts, tag: str):
 # includes the rows of what it calls, e.g. chunking includes its token counting).
 _BREAKDOWN = {
     "loading (read, decode, hash)": ("loading.py", "iter_documents"),
-    "chunking on threads (all)": ("chunking.py", "chunk"),  # worker processes: not seen here
+    # Chunking runs on pool threads (seen by cProfile from Python 3.12) and in processes.
+    "chunking (all)": ("chunking.py", "chunk"),
     "  sentence splitting (llama-index)": ("splitting.py", "sentence_split"),
     "  one tokenization per text (spans)": ("tokens.py", "spans"),
     "  token counts of texts": ("tokens.py", "count"),
@@ -324,6 +325,24 @@ def zero_rows(repeats: int = 3) -> None:
     print_breakdown(prof, s)
 
 
+def _watch_workers() -> list[float]:
+    """Peak RSS (MiB) of each chunking worker process, read as the pool closes them."""
+    from longdoc.retrieval.chunk_pool import ChunkPool
+
+    peaks: list[float] = []
+    close = ChunkPool.close
+
+    def closing(pool: ChunkPool) -> None:
+        for pid in pool.workers:
+            status = Path(f"/proc/{pid}/status")
+            lines = status.read_text().splitlines() if status.exists() else []
+            peaks.extend(int(x.split()[1]) / 1024 for x in lines if x.startswith("VmHWM:"))
+        close(pool)
+
+    ChunkPool.close = closing  # type: ignore[method-assign]
+    return peaks
+
+
 def make_folder(folder: Path, megabytes: float) -> Path:
     """``megabytes`` of text: copies of the shared books, each copy edited so none dedupes."""
     books = sorted((require_data("books/moby_dick.txt") / "books").glob("*.txt"))
@@ -357,7 +376,8 @@ def rss_row(megabytes: float) -> None:
             print(
                 f"  {name:<16}{got['chunks']:>9} chunks {got['seconds']:>8.1f}s "
                 f"{got['chunks'] / got['seconds']:>7.0f} chunks/s  "
-                f"peak RSS {got['rss_mib']:>7,.0f} MiB",
+                f"peak RSS {got['rss_mib']:>7,.0f} MiB"
+                + "".join(f" + worker {w:,.0f} MiB" for w in got["workers_mib"]),
                 flush=True,
             )
     finally:
@@ -437,8 +457,10 @@ def moby() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--rss-of":
+        workers = _watch_workers()
         s, c, _t, _ = zero_longdoc(Path(sys.argv[2]), "rss")
-        print(json.dumps({"seconds": s, "chunks": c, "rss_mib": peak_rss_mib()}))
+        got = {"seconds": s, "chunks": c, "rss_mib": peak_rss_mib(), "workers_mib": workers}
+        print(json.dumps(got))
         sys.exit(0)
     if len(sys.argv) == 3 and sys.argv[1] == "--ours":
         book = require_data("books/moby_dick.txt") / "books" / "moby_dick.txt"

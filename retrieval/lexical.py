@@ -110,13 +110,18 @@ class Tokenizer:
 
     Args:
         stem: a one-word stemmer; default PyStemmer's English one when installed.
+        stopwords: words left out; default bm25s's English list.
     """
 
-    def __init__(self, stem: Callable[[str], str] | None = None) -> None:
-        from bm25s.stopwords import STOPWORDS_EN
+    def __init__(
+        self, stem: Callable[[str], str] | None = None, stopwords: Collection[str] | None = None
+    ) -> None:
+        if stopwords is None:
+            from bm25s.stopwords import STOPWORDS_EN
 
+            stopwords = STOPWORDS_EN
         self._stem = stem if stem is not None else _stemmer()
-        self._stopwords = frozenset(STOPWORDS_EN)
+        self._stopwords = frozenset(stopwords)
         self._words: dict[str, tuple[str, ...]] = {}  # word -> tokens; words repeat a lot
 
     @property
@@ -147,13 +152,19 @@ class Tokenizer:
 
     def __getstate__(self) -> dict[str, Any]:
         # Chunking workers get a copy (see chunk_pool): PyStemmer's stemmer does not
-        # pickle, so only the default one travels, rebuilt on arrival.
-        if self._stem is not None and self.identity != Tokenizer().identity:
+        # pickle, so only the default one travels, rebuilt on arrival; the stopwords
+        # travel as words, so a worker need not import bm25s (which imports jax where
+        # it is installed: seconds per worker on a GPU machine).
+        default = _stemmer()
+        custom = default is None or getattr(self._stem, "__qualname__", None) != getattr(
+            default, "__qualname__", None
+        )
+        if self._stem is not None and custom:
             raise TypeError("a Tokenizer with a custom stemmer does not pickle")
-        return {"stemmed": self._stem is not None}
+        return {"stemmed": self._stem is not None, "stopwords": sorted(self._stopwords)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__()  # type: ignore[misc]
+        self.__init__(stopwords=state["stopwords"])  # type: ignore[misc]
         if not state["stemmed"]:
             self._stem = None
 

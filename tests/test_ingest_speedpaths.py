@@ -241,3 +241,22 @@ def test_chunking_workers_exit_when_the_ingest_is_killed() -> None:
     while not all(_gone(p) for p in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert all(_gone(p) for p in workers)
+
+
+def test_the_bm25_tokenizer_travels_without_bm25s_and_a_custom_stemmer_stays_home() -> None:
+    import pickle
+
+    tokenizer = Tokenizer()
+    code = (
+        "import pickle, sys; t = pickle.loads(sys.stdin.buffer.read()); "
+        "print(t.terms('The running whales of getUserName'), 'bm25s' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], input=pickle.dumps(tokenizer), capture_output=True, check=True
+    )
+    assert out.stdout.decode().split() == [
+        *tokenizer.terms("The running whales of getUserName").split(),
+        "False",
+    ]
+    with pytest.raises(TypeError, match="custom stemmer"):
+        pickle.dumps(Tokenizer(stem=str.lower))
