@@ -138,7 +138,9 @@ def _batched_splitter() -> type[Any]:
                 if n <= chunk_size:
                     return [_Split(text, is_sentence=True, token_size=n)]
                 splits, is_sentence = self._get_splits_by_fns(text)
-                starts, sizes = self._counted_splits(text, splits, at)
+                starts, sizes = _split_counts(
+                    text, splits, at, self._longdoc_spans, self._longdoc_counts
+                )
                 out: list[_Split] = []
                 for part, start, size in zip(splits, starts, sizes, strict=True):
                     if size <= chunk_size or len(splits) == 1:  # 1: indivisible, kept
@@ -147,33 +149,42 @@ def _batched_splitter() -> type[Any]:
                         out.extend(self._split_counted(part, size, chunk_size, start))
                 return out
 
-            def _counted_splits(
-                self, text: str, splits: list[str], at: int
-            ) -> tuple[list[int], list[int]]:
-                """Each split's offset in the whole text (-1: not found) and its count."""
-                if self._longdoc_spans is None:
-                    return [-1] * len(splits), self._longdoc_counts(splits)
-                starts, cursor = [], 0
-                for part in splits:  # the splits are consecutive slices (a few drop a mark)
-                    i = text.find(part, cursor)
-                    starts.append(at + i if i >= 0 and at >= 0 else -1)
-                    cursor = i + len(part) if i >= 0 else cursor
-                found = [i for i, s in enumerate(starts) if s >= 0]
-                lost = [i for i, s in enumerate(starts) if s < 0]
-                sizes = [0] * len(splits)
-                spans = [(starts[i], starts[i] + len(splits[i])) for i in found]
-                for i, size in zip(found, self._longdoc_spans(spans), strict=True):
-                    sizes[i] = size
-                exact = self._longdoc_counts([splits[i] for i in lost])
-                for i, size in zip(lost, exact, strict=True):
-                    sizes[i] = size
-                return starts, sizes
-
         _BATCHED = _Batched
     return _BATCHED
 
 
 _BATCHED: type[Any] | None = None
+
+
+def _split_counts(
+    text: str,
+    splits: list[str],
+    at: int,
+    spans: Callable[[list[tuple[int, int]]], list[int]] | None,
+    counts: Callable[[list[str]], list[int]],
+) -> tuple[list[int], list[int]]:
+    """Each split's offset in the whole text (-1: not found) and its token count.
+
+    ``text`` lies at ``at`` in the whole text (-1: unknown); with ``spans`` a split found
+    there is counted by its place, any other by ``counts``.
+    """
+    if spans is None:
+        return [-1] * len(splits), counts(splits)
+    starts, cursor = [], 0
+    for part in splits:  # the splits are consecutive slices (a few drop a mark)
+        i = text.find(part, cursor)
+        starts.append(at + i if i >= 0 and at >= 0 else -1)
+        cursor = i + len(part) if i >= 0 else cursor
+    found = [i for i, s in enumerate(starts) if s >= 0]
+    lost = [i for i, s in enumerate(starts) if s < 0]
+    sizes = [0] * len(splits)
+    for i, size in zip(
+        found, spans([(starts[i], starts[i] + len(splits[i])) for i in found]), strict=True
+    ):
+        sizes[i] = size
+    for i, size in zip(lost, counts([splits[i] for i in lost]), strict=True):
+        sizes[i] = size
+    return starts, sizes
 
 
 def rough_tokens(text: str) -> list[str]:
