@@ -226,7 +226,11 @@ class Store:
         where: dict[str, Any] | None = None,
         include_documents: bool = True,
     ) -> Iterator[tuple[str, str | None, dict[str, Any]]]:
-        """Yield ``(id, text, metadata)`` of matching records, page by page."""
+        """Yield ``(id, text, metadata)`` of matching records, page by page.
+
+        ``include_documents=False`` skips only the Chroma documents of records written
+        by earlier versions: a text kept in metadata (:data:`TEXT_KEY`) comes back anyway.
+        """
         include = ["metadatas", "documents"] if include_documents else ["metadatas"]
         if ids is not None:
             if not ids:
