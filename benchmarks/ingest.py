@@ -255,7 +255,7 @@ _BREAKDOWN = {
     "loading (read, decode, hash)": ("loading.py", "iter_documents"),
     # Chunking runs on pool threads (seen by cProfile from Python 3.12) and in processes.
     "chunking (all)": ("chunking.py", "chunk"),
-    "  sentence splitting (llama-index)": ("splitting.py", "sentence_split"),
+    "  sentence splitting": ("splitting.py", "sentence_split"),
     "  one tokenization per text (spans)": ("tokens.py", "spans"),
     "  token counts of texts": ("tokens.py", "count"),
     "  BM25 terms (with the chunks)": ("lexical.py", "terms"),

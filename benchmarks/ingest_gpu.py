@@ -143,6 +143,9 @@ def main() -> int:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--timeline", action="store_true", help="then one more (b) and (d), timed by stage"
+    )
     args = parser.parse_args()
     books = sorted(args.books.glob("*.txt"))
     if not books:
@@ -176,8 +179,21 @@ def main() -> int:
     print(
         f"  (b)/(a) = {b / a:.2f} (target >= 0.7)   (b)/(c) = {b / c:.2f}   (c)/(a) = {c / a:.2f}"
     )
+    if args.timeline:
+        _timelines(args, books)
     print(f"peak RSS of this process: {peak_rss_mib():,.0f} MiB")
     return 0
+
+
+def _timelines(args: argparse.Namespace, books: list[Path]) -> None:
+    """One more run of (b) and of (d), with the time of each stage and thread."""
+    from _timeline import Timeline
+
+    for name, run in (("(b) longdoc", ours), ("(d) zero-cost", zero)):
+        with Timeline() as tl:
+            sec, n = run(args, books, 99)
+        print(f"\n{name}: {n / sec:,.0f} tokens/s")
+        print(tl.report())
 
 
 def _describe(args: argparse.Namespace) -> None:

@@ -41,7 +41,7 @@ Chunked = tuple[list[Chunk], list[str] | None]
 _log = logging.getLogger(__name__)
 
 # Characters of text a run chunks on threads before it starts worker processes: a
-# worker takes about a second of CPU to start (imports), paid back past this size.
+# worker takes about 0.4 s of CPU to start (imports), paid back past this size.
 PROCESS_AFTER_CHARS = 1_000_000
 _STOP = None  # the writer queue's end marker
 
@@ -73,6 +73,12 @@ class _Worker:
         ]
         for t in self._threads:
             t.start()
+
+    @property
+    def waiting(self) -> int:
+        """Characters of the documents sent and not yet chunked."""
+        with self.lock:
+            return sum(len(doc.text) for doc, _f in self.pending.values())
 
     def submit(self, task: int, doc: LoadedDocument, future: Future[Chunked]) -> None:
         with self.lock:
@@ -138,6 +144,8 @@ class ChunkPool:
         self._processes = max(0, min(threads, (os.cpu_count() or 1) - 1))
         self._workers: list[_Worker] = []
         self._chars = 0
+        self._local_waiting = 0  # characters submitted to the threads, not yet chunked
+        self._lock = threading.Lock()
         self._task = 0
         self._warned = False
 
@@ -147,19 +155,29 @@ class ChunkPool:
         return [w.proc.pid for w in self._workers]
 
     def submit(self, doc: LoadedDocument) -> Future[Chunked]:
-        """Start chunking ``doc``; the future gives its chunks (and terms) or the error."""
-        started = self._chars >= PROCESS_AFTER_CHARS
-        self._chars += len(doc.text)
-        if started and not self._workers and self._processes:
+        """Start chunking ``doc``; the future gives its chunks (and terms) or the error.
+
+        It goes to whichever of the threads and the live workers has the fewest
+        characters waiting (the threads count as one: they share this process's GIL).
+        """
+        self._chars += len(doc.text)  # this document too: a large one starts the workers
+        if self._chars >= PROCESS_AFTER_CHARS and not self._workers and self._processes:
             self._start_workers()
         live = [w for w in self._workers if w.alive]
-        if not live:
-            return self._threads.submit(_work, self._chunker, self._tokenizer, doc)
-        worker = min(live, key=lambda w: len(w.pending))
-        future: Future[Chunked] = Future()
+        worker = min(live, key=lambda w: w.waiting, default=None)
+        if worker is None or self._local_waiting <= worker.waiting:
+            self._local_waiting += len(doc.text)
+            future = self._threads.submit(_work, self._chunker, self._tokenizer, doc)
+            future.add_done_callback(lambda _f: self._settled_here(len(doc.text)))
+            return future
+        future = Future()
         self._task += 1
         worker.submit(self._task, doc, future)
         return future
+
+    def _settled_here(self, chars: int) -> None:
+        with self._lock:
+            self._local_waiting -= chars
 
     def _start_workers(self) -> None:
         try:

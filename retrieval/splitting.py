@@ -2,10 +2,11 @@
 
 The chunker (spans within the embedder's limit) and the workflows' document
 budget (parts within one model call) both split this way. Sentence-aware
-splitting comes from llama-index-core's ``SentenceSplitter``; it sums the token
-counts of its splits, which can differ from the count of the joined text, so it
-cannot promise a limit by itself: :func:`fit_then_cut` recounts every part with
-the exact counter and cuts again whatever is over, so no part can overflow.
+splitting is llama-index-core's ``SentenceSplitter`` algorithm (:func:`sentence_split`
+gives its parts); it sums the token counts of its splits, which can differ from the
+count of the joined text, so it cannot promise a limit by itself: :func:`fit_then_cut`
+recounts every part with the exact counter and cuts again whatever is over, so no
+part can overflow.
 
 :func:`longest_prefix` is the one binary search for "the longest prefix of a
 text within a token count".
@@ -15,7 +16,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import TypeVar
 
 from longdoc.errors import BudgetError
 
@@ -74,7 +76,13 @@ def sentence_split(
     counts: Callable[[list[str]], list[int]] | None = None,
     spans: Callable[[list[tuple[int, int]]], list[int]] | None = None,
 ) -> list[str]:
-    """``text`` split along paragraphs and sentences by llama-index's ``SentenceSplitter``.
+    """``text`` split along paragraphs and sentences as llama-index's ``SentenceSplitter``.
+
+    The same parts as ``SentenceSplitter(chunk_size=..., chunk_overlap=...,
+    tokenizer=..., paragraph_separator=...).split_text(text)``
+    (``tests/test_retrieval_splitting.py`` compares them). Hand-written: importing
+    llama-index costs a chunking process over a second, and its splitter counts each
+    split on its own where one batch per text does.
 
     Args:
         text: the text.
@@ -90,70 +98,118 @@ def sentence_split(
 
     Returns:
         Parts, stripped, in order (verbatim slices of ``text`` in practice).
-    """
-    from llama_index.core.node_parser import SentenceSplitter
 
-    kwargs = {
-        "chunk_size": chunk_size,
-        "chunk_overlap": chunk_overlap,
-        "tokenizer": tokenizer,
-        "paragraph_separator": paragraph_separator,
-    }
+    Raises:
+        ValueError: one indivisible piece (a character) is over ``chunk_size``, as
+            llama-index raises it.
+    """
+    if text == "":
+        return [text]
     if counts is None:
-        return list(SentenceSplitter(**kwargs).split_text(text))  # type: ignore[arg-type]
-    splitter = _batched_splitter()(**kwargs)
-    splitter._longdoc_counts = counts
-    splitter._longdoc_spans = spans
-    splitter._longdoc_text = text
-    return list(splitter.split_text(text))
+        spans = None
+        counts = lambda texts: [len(tokenizer(t)) for t in texts]  # noqa: E731
+    n = spans([(0, len(text))])[0] if spans is not None else counts([text])[0]
+    splitter = _Splitter(paragraph_separator, counts, spans)
+    return _merge(
+        splitter.split(text, n, chunk_size, 0 if spans else -1), chunk_size, chunk_overlap
+    )
 
 
-def _batched_splitter() -> type[Any]:
-    """``SentenceSplitter`` counting all the splits of a text in one batch, not one by one.
-
-    Its ``_split`` recursion, rewritten only to batch the counts (one call per text it
-    splits instead of one per split, and no recount of a split it recurses into): the
-    splits, their counts and so the merged parts are the same
-    (``tests/test_retrieval_splitting.py`` compares with the stock splitter).
-    """
-    global _BATCHED
-    if _BATCHED is None:
-        from llama_index.core.node_parser import SentenceSplitter
-        from llama_index.core.node_parser.text.sentence import _Split
-
-        class _Batched(SentenceSplitter):
-            _longdoc_counts: Callable[[list[str]], list[int]]
-            _longdoc_spans: Callable[[list[tuple[int, int]]], list[int]] | None
-            _longdoc_text: str
-
-            def _split(self, text: str, chunk_size: int) -> list[_Split]:
-                if self._longdoc_spans is not None and text is self._longdoc_text:
-                    n = self._longdoc_spans([(0, len(text))])[0]
-                else:
-                    self._longdoc_spans = None  # not the text the spans count
-                    n = self._longdoc_counts([text])[0]
-                return self._split_counted(text, n, chunk_size, 0)
-
-            def _split_counted(self, text: str, n: int, chunk_size: int, at: int) -> list[_Split]:
-                if n <= chunk_size:
-                    return [_Split(text, is_sentence=True, token_size=n)]
-                splits, is_sentence = self._get_splits_by_fns(text)
-                starts, sizes = _split_counts(
-                    text, splits, at, self._longdoc_spans, self._longdoc_counts
-                )
-                out: list[_Split] = []
-                for part, start, size in zip(splits, starts, sizes, strict=True):
-                    if size <= chunk_size or len(splits) == 1:  # 1: indivisible, kept
-                        out.append(_Split(part, is_sentence=is_sentence, token_size=size))
-                    else:
-                        out.extend(self._split_counted(part, size, chunk_size, start))
-                return out
-
-        _BATCHED = _Batched
-    return _BATCHED
+# llama-index's backup split of an over-long sentence: clauses, then words, then characters.
+_CLAUSES = re.compile("[^,.;。？！]+[,.;。？！]?|[,.;。？！]")
 
 
-_BATCHED: type[Any] | None = None
+@dataclass
+class _Split:
+    text: str
+    is_sentence: bool  # whole sentences (or paragraphs), not a clause, word or character
+    token_size: int
+
+
+class _Splitter:
+    """``SentenceSplitter._split``: cut a text until every split fits, counting in batches."""
+
+    def __init__(
+        self,
+        paragraph_separator: str,
+        counts: Callable[[list[str]], list[int]],
+        spans: Callable[[list[tuple[int, int]]], list[int]] | None,
+    ) -> None:
+        self.paragraph_separator, self.counts, self.spans = paragraph_separator, counts, spans
+
+    def split(self, text: str, n: int, chunk_size: int, at: int) -> list[_Split]:
+        """``text`` (``n`` tokens, at offset ``at`` of the whole text; -1: unknown) in splits."""
+        if n <= chunk_size:
+            return [_Split(text, is_sentence=True, token_size=n)]
+        splits, is_sentence = self._splits(text)
+        starts, sizes = _split_counts(text, splits, at, self.spans, self.counts)
+        out: list[_Split] = []
+        for part, start, size in zip(splits, starts, sizes, strict=True):
+            if size <= chunk_size or len(splits) == 1:  # 1: indivisible, kept
+                out.append(_Split(part, is_sentence=is_sentence, token_size=size))
+            else:
+                out.extend(self.split(part, size, chunk_size, start))
+        return out
+
+    def _splits(self, text: str) -> tuple[list[str], bool]:
+        """The first way that cuts ``text`` in two or more: paragraphs, sentences, then clauses."""
+        from longdoc.retrieval.sentences import split_sentences
+
+        for split in (lambda t: _keep_separator(t, self.paragraph_separator), split_sentences):
+            splits = split(text)
+            if len(splits) > 1:
+                return splits, True
+        for split in (_CLAUSES.findall, lambda t: _keep_separator(t, " "), list):
+            splits = split(text)
+            if len(splits) > 1:
+                break
+        return splits, False
+
+
+def _keep_separator(text: str, separator: str) -> list[str]:
+    """``text`` split at ``separator``, each split after the first starting with it."""
+    parts = text.split(separator)
+    return [p for p in (separator + s if i else s for i, s in enumerate(parts)) if p]
+
+
+def _merge(splits: list[_Split], chunk_size: int, chunk_overlap: int) -> list[str]:
+    """``SentenceSplitter._merge``: splits joined greedily into parts, with overlap."""
+    chunks: list[str] = []
+    cur: list[tuple[str, int]] = []
+    cur_len = 0
+    new_chunk = True
+
+    def close() -> None:
+        nonlocal cur, cur_len, new_chunk
+        chunks.append("".join(t for t, _n in cur))
+        last, cur, cur_len, new_chunk = cur, [], 0, True
+        i = len(last) - 1  # the next part starts with the last splits that fit the overlap
+        while i >= 0 and cur_len + last[i][1] <= chunk_overlap:
+            cur_len += last[i][1]
+            cur.insert(0, last[i])
+            i -= 1
+
+    i = 0
+    while i < len(splits):
+        split = splits[i]
+        if split.token_size > chunk_size:
+            raise ValueError("Single token exceeded chunk size")
+        if cur_len + split.token_size > chunk_size and not new_chunk:
+            close()
+            continue
+        if new_chunk and cur_len + split.token_size > chunk_size:  # drop overlap to fit
+            while cur and cur_len + split.token_size > chunk_size:
+                cur_len -= cur.pop(0)[1]
+        if split.is_sentence or cur_len + split.token_size <= chunk_size or new_chunk:
+            cur_len += split.token_size
+            cur.append((split.text, split.token_size))
+            i += 1
+            new_chunk = False
+        else:
+            close()
+    if not new_chunk:
+        chunks.append("".join(t for t, _n in cur))
+    return [c.strip() for c in chunks if c.strip()]
 
 
 def _split_counts(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from llama_index.core.node_parser import SentenceSplitter
 
 from longdoc.config import load_settings
 from longdoc.retrieval import Index, chunking
@@ -15,7 +16,6 @@ from longdoc.retrieval.chunking import Chunker
 from longdoc.retrieval.embedding import Embedder, get_embedder
 from longdoc.retrieval.loading import load_file
 from longdoc.retrieval.models import Chunk, LoadedDocument
-from longdoc.retrieval.splitting import sentence_split
 
 pytestmark = pytest.mark.slow
 
@@ -189,8 +189,13 @@ def test_batched_counting_gives_the_stock_splitters_chunks(
     doc = _doc(austen_text, "persuasion.txt")
     batched = chunker.chunk(doc)
 
-    def stock(*args: Any, counts: Any = None, **kwargs: Any) -> list[str]:
-        return sentence_split(*args, **kwargs)  # llama-index's own splitter, one count a call
+    def stock(
+        text: str, size: int, tokenizer: Any, *, chunk_overlap: int, **_kw: Any
+    ) -> list[str]:  # llama-index's own splitter, one count a call
+        splitter = SentenceSplitter(
+            chunk_size=size, chunk_overlap=chunk_overlap, tokenizer=tokenizer
+        )
+        return list(splitter.split_text(text))
 
     monkeypatch.setattr(chunking, "sentence_split", stock)
     assert chunker.chunk(doc) == batched and len(batched) > 300

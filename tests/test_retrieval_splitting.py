@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from llama_index.core.node_parser import SentenceSplitter
 
 from longdoc.errors import BudgetError
 from longdoc.retrieval.splitting import (
@@ -77,7 +78,7 @@ def _splitter_text() -> str:
 
 
 @pytest.mark.parametrize(("size", "overlap"), [(40, 0), (60, 8), (200, 20)])
-def test_batched_sentence_split_equals_the_stock_splitter(size: int, overlap: int) -> None:
+def test_sentence_split_equals_llama_index_s_splitter(size: int, overlap: int) -> None:
     text = _splitter_text()
     calls: list[int] = []
 
@@ -85,7 +86,10 @@ def test_batched_sentence_split_equals_the_stock_splitter(size: int, overlap: in
         calls.append(len(texts))
         return [len(rough_tokens(t)) for t in texts]
 
-    stock = sentence_split(text, size, rough_tokens, chunk_overlap=overlap)
+    stock = SentenceSplitter(
+        chunk_size=size, chunk_overlap=overlap, tokenizer=rough_tokens
+    ).split_text(text)
+    assert sentence_split(text, size, rough_tokens, chunk_overlap=overlap) == stock
     batched = sentence_split(text, size, rough_tokens, chunk_overlap=overlap, counts=counts)
     assert batched == stock and len(stock) > 5
     assert len(calls) < sum(calls) / 4  # counted in batches, not one text a call

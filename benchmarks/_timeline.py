@@ -1,0 +1,96 @@
+"""Where an ingest's wall time goes, by stage and thread: a timeline of one run.
+
+cProfile shows CPU time per function, not what each pipeline thread waits on; this
+wraps the few calls that mark the stages (embed, Chroma upsert, lexical writes, the
+wait for chunks, the hand-off queue) and sums their intervals per thread, so one run
+says whether the embedder, the chunking or the writes bound it.
+
+Use: ``with Timeline() as tl: index.ingest(paths)`` then ``tl.report()``.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import Future
+from typing import Any
+
+__all__ = ["Timeline"]
+
+
+class Timeline:
+    """Patches the ingest's stage calls for the length of a ``with`` block."""
+
+    def __init__(self) -> None:
+        self.spans: dict[tuple[str, str], float] = defaultdict(float)
+        self.ready: list[tuple[str, float]] = []
+        self._undo: list[tuple[Any, str, Any]] = []
+        self.t0 = self.t1 = 0.0
+
+    def _wrap(self, owner: Any, name: str, label: str) -> None:
+        original = getattr(owner, name)
+
+        @functools.wraps(original)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                thread = threading.current_thread().name
+                self.spans[(thread, label)] += time.perf_counter() - t
+
+        self._undo.append((owner, name, original))
+        setattr(owner, name, timed)
+
+    def _watch_pool(self) -> None:
+        from longdoc.retrieval.chunk_pool import ChunkPool
+
+        original = ChunkPool.submit
+
+        def submit(pool: ChunkPool, doc: Any) -> Future[Any]:
+            future = original(pool, doc)
+            name = doc.doc_id.rsplit("/", 1)[-1]
+            future.add_done_callback(
+                lambda _f: self.ready.append((name, time.perf_counter() - self.t0))
+            )
+            return future
+
+        self._undo.append((ChunkPool, "submit", original))
+        ChunkPool.submit = submit  # type: ignore[method-assign]
+
+    def __enter__(self) -> Timeline:
+        from longdoc.retrieval.index import Index
+        from longdoc.retrieval.lexical import Bm25Index
+        from longdoc.retrieval.pipeline import Pipeline
+        from longdoc.retrieval.store import Store
+
+        self._wrap(Store, "embed", "embed")
+        self._wrap(Store, "upsert", "Chroma upsert")
+        self._wrap(Bm25Index, "add", "lexical writes")
+        self._wrap(Index, "_apply", "writes, all (consumer busy)")
+        self._wrap(Future, "result", "waiting on chunks")
+        self._wrap(Pipeline, "put", "hand-off (blocked while the queue is full)")
+        self._wrap(Index, "_produce", "producer, all")
+        self._watch_pool()
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.t1 = time.perf_counter()
+        for owner, name, original in reversed(self._undo):
+            setattr(owner, name, original)
+        self._undo.clear()
+
+    def report(self, indent: str = "    ") -> str:
+        """The summed intervals per thread and stage, and when each document's chunks came."""
+        wall = self.t1 - self.t0
+        lines = [f"{indent}timeline of one run: {wall:.2f}s wall"]
+        for (thread, label), secs in sorted(self.spans.items()):
+            lines.append(
+                f"{indent}  {thread:<16}{label:<44}{secs:>7.2f}s {100 * secs / wall:>5.1f}%"
+            )
+        ready = ", ".join(f"{name} {t:.2f}s" for name, t in self.ready)
+        lines.append(f"{indent}  chunks ready at: {ready or '-'}")
+        return "\n".join(lines)
