@@ -158,14 +158,15 @@ class ChunkPool:
         """Start chunking ``doc``; the future gives its chunks (and terms) or the error.
 
         It goes to whichever of the threads and the live workers has the fewest
-        characters waiting (the threads count as one: they share this process's GIL).
+        characters waiting (the threads count as one: they share this process's GIL;
+        a tie goes to a worker, which leaves that GIL to the writes).
         """
         self._chars += len(doc.text)  # this document too: a large one starts the workers
         if self._chars >= PROCESS_AFTER_CHARS and not self._workers and self._processes:
             self._start_workers()
         live = [w for w in self._workers if w.alive]
         worker = min(live, key=lambda w: w.waiting, default=None)
-        if worker is None or self._local_waiting <= worker.waiting:
+        if worker is None or self._local_waiting < worker.waiting:
             self._local_waiting += len(doc.text)
             future = self._threads.submit(_work, self._chunker, self._tokenizer, doc)
             future.add_done_callback(lambda _f: self._settled_here(len(doc.text)))

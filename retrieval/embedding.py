@@ -272,6 +272,73 @@ class SentenceTransformerEmbedder(_TokenizerMixin):
             raise RetrievalError(f"embedding model {name!r} does not declare its sequence length")
         self.max_tokens = int(self.model.max_seq_length) - 2
         self._tokenizer = _fast_tokenizer(self.model)
+        self._direct = _direct_inputs(self.model, self._tokenizer, self.max_tokens + 2)
+        if device != "cpu" and self._direct is not None:
+            self._warm_up(self._min_batch)
+
+    def encode_direct(self, texts: list[str], batch_size: int) -> np.ndarray:
+        """The model's own modules fed by one tokenization of all ``texts``.
+
+        sentence-transformers' ``encode`` tokenizes batch by batch in Python and copies
+        each batch's vectors back before starting the next: on an H200 that loop, not
+        the GPU, set its speed (580k tokens/s; this path 2.3M). Here the texts are
+        tokenized at once (in Rust, on all cores), batches of similar length are padded
+        with numpy to a few fixed shapes (see :func:`_bucket`), every batch is queued on
+        the device, and the vectors come back in one copy.
+        """
+        import numpy as np
+        import torch
+
+        assert self._direct is not None
+        tokenizer, names, pad = self._direct
+        encs = tokenizer.encode_batch([t.strip() for t in texts])  # stripped, as ST does
+        lengths = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(encs))
+        order = np.argsort(-lengths, kind="stable")
+        parts = []
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                ids = [encs[i].ids for i in rows]
+                parts.append(self._forward(ids, int(lengths[rows[0]]), batch_size, names, pad))
+            if not parts:
+                return np.zeros((0, self.dimension), dtype=np.float32)
+            vectors = torch.nn.functional.normalize(torch.cat(parts).float(), dim=1)
+            out = np.empty((len(texts), self.dimension), dtype=np.float32)
+            out[order] = vectors.cpu().numpy()
+        return out
+
+    def _forward(
+        self, ids: list[list[int]], width: int, batch_size: int, names: set[str], pad: int
+    ) -> Any:
+        """The sentence embeddings of one batch of token ids, padded to a bucketed shape."""
+        import numpy as np
+        import torch
+
+        shape = (_bucket(len(ids), batch_size), _bucket(width, self.max_tokens + 2))
+        batch = np.full(shape, pad, dtype=np.int64)
+        mask = np.zeros(shape, dtype=np.int64)
+        for r, row in enumerate(ids):
+            batch[r, : len(row)] = row
+            mask[r, : len(row)] = 1
+        batch[len(ids) :], mask[len(ids) :] = batch[0], mask[0]  # filler rows: dropped below
+        features = {"input_ids": batch, "attention_mask": mask}
+        if "token_type_ids" in names:
+            features["token_type_ids"] = np.zeros_like(batch)
+        device = self.model.device
+        on_device = {k: torch.from_numpy(v).to(device) for k, v in features.items()}
+        return self.model(on_device)["sentence_embedding"][: len(ids)]
+
+    def _warm_up(self, batch_size: int) -> None:
+        """Run every bucketed shape once: a GPU's first call of a shape costs ~50 ms (H200)."""
+        import torch
+
+        assert self._direct is not None
+        _tok, names, pad = self._direct
+        widths = range(_BUCKET, _bucket(self.max_tokens + 2, self.max_tokens + 2) + 1, _BUCKET)
+        with torch.inference_mode():
+            for width in widths:
+                self._forward([[pad] * width] * batch_size, width, batch_size, names, pad)
+            self._forward([[pad]], 1, batch_size, names, pad)  # a query's shape
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Normalised float32 vectors, one row per text."""
@@ -280,6 +347,8 @@ class SentenceTransformerEmbedder(_TokenizerMixin):
         import numpy as np
         import torch
 
+        if self.device != "cpu" and self._direct is not None:
+            return self.encode_direct(list(texts), max(batch_size, self._min_batch))
         autocast = torch.autocast("cpu", dtype=torch.bfloat16) if self._bf16 else None
         with autocast or contextlib.nullcontext():
             vectors = self.model.encode(
@@ -384,6 +453,41 @@ class OnnxEmbedder(_TokenizerMixin):
                 vec /= np.clip(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12, None)
             out[idx] = vec
         return out
+
+
+_BUCKET = 32  # batch shapes are padded to multiples of this (rows and tokens)
+
+
+def _bucket(n: int, cap: int) -> int:
+    """``n`` rounded up to a multiple of :data:`_BUCKET`, at most ``cap`` (and at least ``n``).
+
+    A GPU pays for each new input shape once (kernel selection and loading, ~50 ms a
+    shape on an H200 against 4 ms for the batch itself); padding batches to a few shapes
+    pays that a few times, not once per batch. The padding is masked out.
+    """
+    return max(n, min(cap, -(-n // _BUCKET) * _BUCKET))
+
+
+def _direct_inputs(model: Any, tokenizer: Any, max_length: int) -> tuple[Any, set[str], int] | None:
+    """What :meth:`SentenceTransformerEmbedder.encode_direct` needs, or ``None`` if it may not.
+
+    Only for a model whose first module is a plain Hugging Face transformer (no lower
+    casing of its own, BERT-style inputs): then a truncating copy of its fast tokenizer
+    gives exactly the ids sentence-transformers would feed it.
+    """
+    first = model[0] if len(model) else None
+    inner = getattr(model, "tokenizer", None)
+    names = set(getattr(inner, "model_input_names", ()))
+    if (
+        type(first).__name__ != "Transformer"
+        or getattr(first, "do_lower_case", False)
+        or not names <= {"input_ids", "attention_mask", "token_type_ids"}
+        or "input_ids" not in names
+    ):
+        return None
+    tok = tokenizer.__class__.from_str(tokenizer.to_str())
+    tok.enable_truncation(max_length=max_length)
+    return tok, names, int(getattr(inner, "pad_token_id", None) or 0)
 
 
 def _padding_tokenizer(tokenizer: Any, max_length: int) -> Any:

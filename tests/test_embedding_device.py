@@ -164,3 +164,18 @@ def test_bf16_vectors_are_torch_vectors_up_to_rounding() -> None:
     assert bf16.backend == "torch-bf16" and bf16.identity == NAME
     assert got.dtype == fp32.dtype and abs(float((got * got).sum(axis=1).min()) - 1) < 1e-5
     assert float((got * fp32).sum(axis=1).min()) > 0.999
+
+
+@pytest.mark.slow
+def test_direct_encoding_gives_sentence_transformers_vectors(austen_text: str) -> None:
+    # The device path: one tokenization of all texts, length-sorted batches, one copy
+    # back. Run here on the CPU, in fp32, it must give encode()'s vectors.
+    texts = [austen_text[i : i + 700] for i in range(0, 70_000, 700)]
+    texts += ["  padded  ", "x", "", "word " * 400]  # stripped, one letter, empty, truncated
+    model = SentenceTransformerEmbedder(NAME)
+    want = model.model.encode(texts, batch_size=16, normalize_embeddings=True)
+    got = model.encode_direct(texts, batch_size=16)
+    assert got.shape == want.shape == (len(texts), 384) and got.dtype == want.dtype
+    assert float(abs(got - want).max()) < 1e-5
+    order = list(reversed(range(len(texts))))  # rows come back in the caller's order
+    assert float(abs(model.encode_direct([texts[i] for i in order], 7) - want[order]).max()) < 1e-5
