@@ -42,6 +42,7 @@ from longdoc.retrieval.models import (
     SearchHit,
 )
 from longdoc.retrieval.records import (
+    FILTERABLE,
     PENDING,
     VersionStats,
     chunk_from_record,
@@ -182,7 +183,13 @@ class Index:
         with _opening(self.settings, client):
             if client is None:
                 client, where = make_client(self.settings)
-            self.store = Store(client, collection, self.embedder, self.retrieval.embed_batch_size)
+            self.store = Store(
+                client,
+                collection,
+                self.embedder,
+                self.retrieval.embed_batch_size,
+                filterable=FILTERABLE,
+            )
         self.location = where
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", where).strip("_") or "default"
         self.bm25 = Bm25Index(Path(self.settings.data_dir) / "bm25" / slug / collection)

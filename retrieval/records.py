@@ -17,6 +17,7 @@ from typing import Any
 from longdoc.retrieval.models import Chunk, DocumentInfo, LoadedDocument
 
 __all__ = [
+    "FILTERABLE",
     "PENDING",
     "VersionStats",
     "chunk_from_record",
@@ -34,6 +35,10 @@ __all__ = [
 # Set on every chunk of a version while it is being written, removed once all are stored:
 # records without it (written before it existed, or published) count as complete.
 PENDING = "pending"
+
+# The chunk metadata keys that filters read (documents, ordinal ranges, languages, the
+# pending flag): kept as Chroma keys, the others packed (see longdoc.retrieval.store).
+FILTERABLE = ("doc_id", "ordinal", "language", PENDING)
 
 # Chunk fields stored only when set (code chunks).
 _OPTIONAL_KEYS = ("symbol", "symbol_kind", "line_start", "line_end", "language", "members")

@@ -22,13 +22,14 @@ from chunk_support import DyingCounter
 from retrieval_support import write
 
 from longdoc.config import load_settings
+from longdoc.errors import RetrievalError
 from longdoc.retrieval import Index, chunk_pool
 from longdoc.retrieval.chunk_pool import ChunkPool
 from longdoc.retrieval.chunking import Chunker
 from longdoc.retrieval.embedding import Embedder, get_embedder
 from longdoc.retrieval.lexical import Tokenizer
 from longdoc.retrieval.models import LoadedDocument
-from longdoc.retrieval.store import TEXT_KEY
+from longdoc.retrieval.store import PACKED_KEY, TEXT_KEY
 from longdoc.retrieval.tokens import TokenCounter
 
 pytestmark = pytest.mark.slow
@@ -183,6 +184,12 @@ def test_texts_live_in_metadata_and_records_of_the_old_layout_read_the_same(
     store = index.store
     raw = store._collection.get(include=["documents", "metadatas"])
     assert raw["documents"] == [None] and TEXT_KEY in raw["metadatas"][0]  # no Chroma document
+    # Only what filters read stays a Chroma key; the rest is one packed JSON value.
+    assert set(raw["metadatas"][0]) == {"doc_id", "ordinal", PACKED_KEY, TEXT_KEY}
+    (_i, _t, flat), *_ = store.get()
+    assert flat["doc_hash"] and flat["char_end"] > 0 and PACKED_KEY not in flat
+    with pytest.raises(RetrievalError, match="doc_hash"):
+        list(store.get(where={"$and": [{"doc_id": "new.txt"}, {"doc_hash": "x"}]}))
     old = "Sourdough needs a fed starter and a hot Dutch oven."
     store._collection.upsert(  # as versions before this one wrote records
         ids=["old"],
