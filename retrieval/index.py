@@ -50,6 +50,7 @@ from longdoc.retrieval.records import (
     chunk_metadata,
     document_info,
     document_version,
+    in_version,
     is_pending,
     version_of,
     version_stats,
@@ -544,9 +545,10 @@ class Index:
         self.store.update_metadata(ids[:1], [cleared])
 
     def _delete_other_versions(self, doc_id: str, version: str) -> None:
-        # By id: records older than versions have no ``doc_version`` for a filter to test.
-        rows = self.store.get(where={"doc_id": doc_id}, include_documents=False)
-        self._delete_records([i for i, _t, m in rows if version_of(m) != version])
+        # By id, which names the version: records older than versions have no
+        # ``doc_version`` for a filter to test, and no metadata or text need be read.
+        ids = self.store.ids(where={"doc_id": doc_id})
+        self._delete_records([i for i in ids if not in_version(i, doc_id, version)])
 
     # --- writing: Chroma and BM25 together ---------------------------------------------
     @contextlib.contextmanager
@@ -710,7 +712,7 @@ class Index:
         Raises:
             DocumentNotFoundError: no such document.
         """
-        ids = [i for i, _t, _m in self.store.get(where={"doc_id": doc_id}, include_documents=False)]
+        ids = self.store.ids(where={"doc_id": doc_id})
         if not ids:
             raise DocumentNotFoundError(doc_id, self.collection)
         self._delete_records(ids)

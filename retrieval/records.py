@@ -26,9 +26,11 @@ __all__ = [
     "current_versions",
     "document_info",
     "document_version",
+    "in_version",
     "is_pending",
     "sibling_id",
     "version_of",
+    "version_prefix",
     "version_stats",
 ]
 
@@ -131,7 +133,17 @@ def current_versions(rows: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str,
 
 def chunk_id(chunk: Chunk, version: str) -> str:
     """The record id of ``chunk`` in ``version`` of its document."""
-    return f"{chunk.doc_id}::{version[:16]}::{chunk.ordinal}"
+    return f"{version_prefix(chunk.doc_id, version)}::{chunk.ordinal}"
+
+
+def version_prefix(doc_id: str, version: str) -> str:
+    """What the record ids of ``version`` of ``doc_id`` share before ``::<ordinal>``."""
+    return f"{doc_id}::{version[:16]}"
+
+
+def in_version(record_id: str, doc_id: str, version: str) -> bool:
+    """Whether ``record_id`` is a chunk of ``version`` of ``doc_id`` (read off the id alone)."""
+    return record_id.rsplit("::", 1)[0] == version_prefix(doc_id, version)
 
 
 def sibling_id(record_id: str, ordinal: int) -> str:

@@ -291,6 +291,16 @@ class Store:
                 return
             offset += _PAGE
 
+    def ids(self, where: dict[str, Any] | None = None) -> list[str]:
+        """The ids of matching records (nothing else is read), page by page."""
+        self._check_keys(_where_keys(where), "filter")
+        out: list[str] = []
+        while True:
+            res = self._collection.get(where=where, include=[], limit=_PAGE, offset=len(out))
+            out.extend(res["ids"])
+            if len(res["ids"]) < _PAGE:
+                return out
+
     def get_records(
         self, ids: Sequence[str] | None = None, where: dict[str, Any] | None = None
     ) -> list[Record]:
