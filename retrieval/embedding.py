@@ -273,7 +273,7 @@ class SentenceTransformerEmbedder(_TokenizerMixin):
         self.max_tokens = int(self.model.max_seq_length) - 2
         self._tokenizer = _fast_tokenizer(self.model)
         self._direct = _direct_inputs(self.model, self._tokenizer, self.max_tokens + 2)
-        if device != "cpu" and self._direct is not None:
+        if device == "cuda" and self._direct is not None:
             self._warm_up(self._min_batch)
 
     def encode_direct(self, texts: list[str], batch_size: int) -> np.ndarray:
@@ -347,7 +347,7 @@ class SentenceTransformerEmbedder(_TokenizerMixin):
         import numpy as np
         import torch
 
-        if self.device != "cpu" and self._direct is not None:
+        if self.device == "cuda" and self._direct is not None:  # measured there; mps keeps ST
             return self.encode_direct(list(texts), max(batch_size, self._min_batch))
         autocast = torch.autocast("cpu", dtype=torch.bfloat16) if self._bf16 else None
         with autocast or contextlib.nullcontext():
