@@ -167,7 +167,8 @@ class ChunkPool:
         live = [w for w in self._workers if w.alive]
         worker = min(live, key=lambda w: w.waiting, default=None)
         if worker is None or self._local_waiting < worker.waiting:
-            self._local_waiting += len(doc.text)
+            with self._lock:  # the threads' callbacks take it off as they finish
+                self._local_waiting += len(doc.text)
             future = self._threads.submit(_work, self._chunker, self._tokenizer, doc)
             future.add_done_callback(lambda _f: self._settled_here(len(doc.text)))
             return future
