@@ -334,9 +334,8 @@ class SentenceTransformerEmbedder(_TokenizerMixin):
 
         assert self._direct is not None
         _tok, names, pad = self._direct
-        widths = range(_BUCKET, _bucket(self.max_tokens + 2, self.max_tokens + 2) + 1, _BUCKET)
         with torch.inference_mode():
-            for width in widths:
+            for width in range(_BUCKET, self.max_tokens + 2 + 1, _BUCKET):
                 self._forward([[pad] * width] * batch_size, width, batch_size, names, pad)
             self._forward([[pad]], 1, batch_size, names, pad)  # a query's shape
 

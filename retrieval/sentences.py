@@ -21,7 +21,6 @@ from typing import Any
 
 __all__ = ["split_sentences"]
 
-_SENT_END = ".?!"
 _NON_WORD = r"(?:[)\";}\]\*:@\'\({\[\u2018\u2019\u201c\u201d\xab\xbb\?!])"
 _MULTI_CHAR = r"(?:\-{2,}|\.{2,}|(?:\.\s){2,}\.)"
 _WORD_START = r"[^\(\"\`{\[:;&\#\*@\)}\]\-,]"
@@ -66,10 +65,10 @@ def _patterns() -> dict[str, Any]:
 
 
 def split_sentences(text: str) -> list[str]:
-    """``text`` cut before each sentence start: the pieces join back to ``text``.
+    """``text`` cut at each sentence start, as llama-index cuts Punkt's spans.
 
-    Each piece runs from one sentence's start to the next one's (the first from the
-    text's start is the first sentence's start), as llama-index cuts Punkt's spans.
+    Each piece runs from one sentence's start to the next one's, the last to the end of
+    ``text``: the pieces join back to ``text`` (a blank text has none).
     """
     starts = [start for start, _end in _spans(text)]
     return [

@@ -111,7 +111,9 @@ def sentence_split(
     n = spans([(0, len(text))])[0] if spans is not None else counts([text])[0]
     splitter = _Splitter(paragraph_separator, counts, spans)
     return _merge(
-        splitter.split(text, n, chunk_size, 0 if spans else -1), chunk_size, chunk_overlap
+        splitter.split(text, n, chunk_size, 0 if spans is not None else -1),
+        chunk_size,
+        chunk_overlap,
     )
 
 
@@ -122,7 +124,6 @@ _CLAUSES = re.compile("[^,.;。？！]+[,.;。？！]?|[,.;。？！]")
 @dataclass
 class _Split:
     text: str
-    is_sentence: bool  # whole sentences (or paragraphs), not a clause, word or character
     token_size: int
 
 
@@ -140,30 +141,37 @@ class _Splitter:
     def split(self, text: str, n: int, chunk_size: int, at: int) -> list[_Split]:
         """``text`` (``n`` tokens, at offset ``at`` of the whole text; -1: unknown) in splits."""
         if n <= chunk_size:
-            return [_Split(text, is_sentence=True, token_size=n)]
-        splits, is_sentence = self._splits(text)
+            return [_Split(text, token_size=n)]
+        splits = self._splits(text)
         starts, sizes = _split_counts(text, splits, at, self.spans, self.counts)
         out: list[_Split] = []
         for part, start, size in zip(splits, starts, sizes, strict=True):
             if size <= chunk_size or len(splits) == 1:  # 1: indivisible, kept
-                out.append(_Split(part, is_sentence=is_sentence, token_size=size))
+                out.append(_Split(part, token_size=size))
             else:
                 out.extend(self.split(part, size, chunk_size, start))
         return out
 
-    def _splits(self, text: str) -> tuple[list[str], bool]:
-        """The first way that cuts ``text`` in two or more: paragraphs, sentences, then clauses."""
+    def _splits(self, text: str) -> list[str]:
+        """``text`` cut by the first way that gives two or more pieces.
+
+        Paragraphs, sentences, clauses, words, then characters: the last is kept even
+        when it does not cut.
+        """
         from longdoc.retrieval.sentences import split_sentences
 
-        for split in (lambda t: _keep_separator(t, self.paragraph_separator), split_sentences):
-            splits = split(text)
-            if len(splits) > 1:
-                return splits, True
-        for split in (_CLAUSES.findall, lambda t: _keep_separator(t, " "), list):
+        ways = (
+            lambda t: _keep_separator(t, self.paragraph_separator),
+            split_sentences,
+            _CLAUSES.findall,
+            lambda t: _keep_separator(t, " "),
+            list,
+        )
+        for split in ways:
             splits = split(text)
             if len(splits) > 1:
                 break
-        return splits, False
+        return splits
 
 
 def _keep_separator(text: str, separator: str) -> list[str]:
@@ -197,16 +205,14 @@ def _merge(splits: list[_Split], chunk_size: int, chunk_overlap: int) -> list[st
         if cur_len + split.token_size > chunk_size and not new_chunk:
             close()
             continue
-        if new_chunk and cur_len + split.token_size > chunk_size:  # drop overlap to fit
-            while cur and cur_len + split.token_size > chunk_size:
-                cur_len -= cur.pop(0)[1]
-        if split.is_sentence or cur_len + split.token_size <= chunk_size or new_chunk:
-            cur_len += split.token_size
-            cur.append((split.text, split.token_size))
-            i += 1
-            new_chunk = False
-        else:
-            close()
+        # Here the split fits or starts a part. (llama-index's sentence-or-fits test that
+        # follows in its merge is always true at this point: every split is added.)
+        while new_chunk and cur and cur_len + split.token_size > chunk_size:  # drop overlap
+            cur_len -= cur.pop(0)[1]
+        cur_len += split.token_size
+        cur.append((split.text, split.token_size))
+        i += 1
+        new_chunk = False
     if not new_chunk:
         chunks.append("".join(t for t, _n in cur))
     return [c.strip() for c in chunks if c.strip()]

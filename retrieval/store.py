@@ -277,29 +277,26 @@ class Store:
         self._check_keys(_where_keys(where), "filter")
         include = ["metadatas", "documents"] if include_documents else ["metadatas"]
         if ids is not None:
-            if not ids:
-                return
-            res = self._collection.get(ids=list(ids), where=where, include=include)
-            yield from _rows(res)
+            if ids:
+                yield from _rows(self._collection.get(ids=list(ids), where=where, include=include))
             return
+        for res in self._pages(where, include):
+            yield from _rows(res)
+
+    def ids(self, where: dict[str, Any] | None = None) -> list[str]:
+        """The ids of matching records (nothing else is read)."""
+        self._check_keys(_where_keys(where), "filter")
+        return [i for res in self._pages(where, []) for i in res["ids"]]
+
+    def _pages(self, where: dict[str, Any] | None, include: list[str]) -> Iterator[Any]:
+        """Chroma's ``get`` results for the records matching ``where``, a page at a time."""
         offset = 0
         while True:
             res = self._collection.get(where=where, include=include, limit=_PAGE, offset=offset)
-            rows = list(_rows(res))
-            yield from rows
-            if len(rows) < _PAGE:
+            yield res
+            if len(res["ids"]) < _PAGE:
                 return
             offset += _PAGE
-
-    def ids(self, where: dict[str, Any] | None = None) -> list[str]:
-        """The ids of matching records (nothing else is read), page by page."""
-        self._check_keys(_where_keys(where), "filter")
-        out: list[str] = []
-        while True:
-            res = self._collection.get(where=where, include=[], limit=_PAGE, offset=len(out))
-            out.extend(res["ids"])
-            if len(res["ids"]) < _PAGE:
-                return out
 
     def get_records(
         self, ids: Sequence[str] | None = None, where: dict[str, Any] | None = None
