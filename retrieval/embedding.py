@@ -484,14 +484,22 @@ def _direct_inputs(model: Any, tokenizer: Any, max_length: int) -> tuple[Any, se
         or "input_ids" not in names
     ):
         return None
+    return (
+        _truncating_tokenizer(tokenizer, max_length),
+        names,
+        int(getattr(inner, "pad_token_id", None) or 0),
+    )
+
+
+def _truncating_tokenizer(tokenizer: Any, max_length: int) -> Any:
+    """A private copy of ``tokenizer`` that cuts each text at ``max_length`` tokens."""
     tok = tokenizer.__class__.from_str(tokenizer.to_str())
     tok.enable_truncation(max_length=max_length)
-    return tok, names, int(getattr(inner, "pad_token_id", None) or 0)
+    return tok
 
 
 def _padding_tokenizer(tokenizer: Any, max_length: int) -> Any:
-    tok = tokenizer.__class__.from_str(tokenizer.to_str())
-    tok.enable_truncation(max_length=max_length)
+    tok = _truncating_tokenizer(tokenizer, max_length)
     tok.enable_padding()
     return tok
 
