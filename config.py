@@ -184,6 +184,13 @@ class Settings(BaseSettings):
         "2,048 chunks) is visible without a second pass; a kill loses at most one write's "
         "embeddings.",
     )
+    chunk_workers_idle_s: float = Field(
+        60.0,
+        ge=0.0,
+        description="Seconds the chunking processes of a large ingest are kept for the next "
+        "ingest in the same process (0 = stopped at once): a service that ingests often "
+        "pays their start-up once.",
+    )
     embedding_backend: Literal[
         "auto", "torch", "torch-bf16", "onnx", "onnx-int8", "onnx-int8-static"
     ] = Field(

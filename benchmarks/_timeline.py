@@ -61,16 +61,19 @@ class Timeline:
         ChunkPool.submit = submit  # type: ignore[method-assign]
 
     def __enter__(self) -> Timeline:
-        from longdoc.retrieval.index import Index
+        from longdoc.retrieval import index as index_module
+        from longdoc.retrieval.index import Index, _Vectors
         from longdoc.retrieval.lexical import Bm25Index
         from longdoc.retrieval.pipeline import Pipeline
         from longdoc.retrieval.store import Store
 
-        self._wrap(Store, "embed", "embed")
+        self._wrap(Store, "start_embed", "embed (on a GPU: the start only)")
+        self._wrap(_Vectors, "get", "waiting on vectors")
         self._wrap(Store, "upsert", "Chroma upsert")
         self._wrap(Bm25Index, "add", "lexical writes")
         self._wrap(Index, "_apply", "writes, all (consumer busy)")
         self._wrap(Future, "result", "waiting on chunks")
+        self._wrap(index_module, "_wait_for_chunks", "waiting on chunks")
         self._wrap(Pipeline, "put", "hand-off (blocked while the queue is full)")
         self._wrap(Index, "_produce", "producer, all")
         self._watch_pool()

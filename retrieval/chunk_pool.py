@@ -13,11 +13,18 @@ children re-import the caller's ``__main__``, which re-runs a script without a
 locks. A worker that dies or cannot start costs nothing but speed: its documents are
 chunked on the threads instead, with one warning. A worker exits when its pipe closes,
 so a killed ingest leaves none behind.
+
+A pool given ``keep_warm`` seconds hands its idle workers to :data:`_WARM` when it
+closes: the next pool of this process with the same chunker takes them instead of
+starting new ones (a start costs 0.3 s of CPU here and about 1 s on a slower core,
+as long as a small ingest takes), and they are stopped once idle that long.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import hashlib
 import logging
 import os
 import pickle
@@ -25,6 +32,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
 
@@ -33,7 +41,7 @@ from longdoc.retrieval.chunking import Chunker
 from longdoc.retrieval.lexical import Tokenizer, lexical_text
 from longdoc.retrieval.models import Chunk, LoadedDocument
 
-__all__ = ["PROCESS_AFTER_CHARS", "ChunkPool", "Chunked"]
+__all__ = ["PROCESS_AFTER_CHARS", "ChunkPool", "Chunked", "close_warm_workers"]
 
 # A document's chunks and, when a BM25 tokenizer is given, each chunk's BM25 terms.
 Chunked = tuple[list[Chunk], list[str] | None]
@@ -44,6 +52,10 @@ _log = logging.getLogger(__name__)
 # worker takes about 0.4 s of CPU to start (imports), paid back past this size.
 PROCESS_AFTER_CHARS = 1_000_000
 _STOP = None  # the writer queue's end marker
+# How much longer a document takes on the threads than in a worker: they share the GIL
+# with the writes (measured on 2 cores, four books: 1 put Moby Dick on the threads and
+# took 3.3 s once the worker was warm, 2 took 2.8-3.0 s).
+_THREAD_COST = 2.0
 
 
 class _Worker:
@@ -64,7 +76,7 @@ class _Worker:
         self.pending: dict[int, tuple[LoadedDocument, Future[Chunked]]] = {}
         self.lock = threading.Lock()
         self.alive = True
-        self._on_lost = on_lost
+        self.on_lost = on_lost  # the pool using the worker now: it takes lost work back
         self._out: queue.Queue[bytes | None] = queue.Queue()
         self._out.put(chunker)
         self._threads = [
@@ -73,6 +85,12 @@ class _Worker:
         ]
         for t in self._threads:
             t.start()
+
+    @property
+    def idle(self) -> bool:
+        """Alive with nothing in hand: fit to be kept for another pool."""
+        with self.lock:
+            return self.alive and not self.pending and self.proc.poll() is None
 
     @property
     def waiting(self) -> int:
@@ -106,6 +124,8 @@ class _Worker:
                 task, ok, payload = pickle.load(pipe)
                 with self.lock:
                     _doc, future = self.pending.pop(task)
+                if future.cancelled():  # its pool gave up on it
+                    continue
                 if ok:
                     future.set_result(payload)
                 else:
@@ -115,7 +135,7 @@ class _Worker:
                 self.alive = False
                 lost, self.pending = list(self.pending.values()), {}
             if lost:
-                self._on_lost(lost, self.proc)
+                self.on_lost(lost, self.proc)
 
     def close(self) -> None:
         self._out.put(_STOP)
@@ -138,11 +158,21 @@ class ChunkPool:
             off the writing thread.
     """
 
-    def __init__(self, chunker: Chunker, threads: int, tokenizer: Tokenizer | None = None) -> None:
+    def __init__(
+        self,
+        chunker: Chunker,
+        threads: int,
+        tokenizer: Tokenizer | None = None,
+        *,
+        keep_warm: float = 0.0,
+    ) -> None:
         self._chunker, self._tokenizer = chunker, tokenizer
         self._threads = ThreadPoolExecutor(max(1, threads), thread_name_prefix="longdoc-chunk")
         self._processes = max(0, min(threads, (os.cpu_count() or 1) - 1))
         self._workers: list[_Worker] = []
+        self._keep_warm = keep_warm
+        self._frame = b""  # the pickled chunker and tokenizer the workers start with
+        self._started = False  # whether the workers not taken warm were started
         self._chars = 0
         self._local_waiting = 0  # characters submitted to the threads, not yet chunked
         self._lock = threading.Lock()
@@ -157,16 +187,19 @@ class ChunkPool:
     def submit(self, doc: LoadedDocument) -> Future[Chunked]:
         """Start chunking ``doc``; the future gives its chunks (and terms) or the error.
 
-        It goes to whichever of the threads and the live workers has the fewest
-        characters waiting (the threads count as one: they share this process's GIL;
-        a tie goes to a worker, which leaves that GIL to the writes).
+        It goes to whichever of the threads and the live workers would finish it first,
+        by the characters waiting there (the threads count as one: they share this
+        process's GIL, and with the writes, so their characters count double).
         """
         self._chars += len(doc.text)  # this document too: a large one starts the workers
-        if self._chars >= PROCESS_AFTER_CHARS and not self._workers and self._processes:
-            self._start_workers()
+        large = self._chars >= PROCESS_AFTER_CHARS
+        warm = _WARM.holding and not self._frame  # workers kept warm cost nothing to start
+        if self._processes and not self._started and (large or warm):
+            self._start_workers(start=large)
         live = [w for w in self._workers if w.alive]
         worker = min(live, key=lambda w: w.waiting, default=None)
-        if worker is None or self._local_waiting < worker.waiting:
+        here = _THREAD_COST * (self._local_waiting + len(doc.text))
+        if worker is None or here < worker.waiting + len(doc.text):
             with self._lock:  # the threads' callbacks take it off as they finish
                 self._local_waiting += len(doc.text)
             future = self._threads.submit(_work, self._chunker, self._tokenizer, doc)
@@ -181,19 +214,31 @@ class ChunkPool:
         with self._lock:
             self._local_waiting -= chars
 
-    def _start_workers(self) -> None:
-        try:
-            work = (self._chunker, self._tokenizer)
-            frame = pickle.dumps(work, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as e:  # a custom embedder's counter: chunk on threads
-            _log.debug("chunking on threads: the chunker does not pickle (%s)", e)
-            self._processes = 0
+    def _start_workers(self, *, start: bool = True) -> None:
+        """Take this chunker's warm workers and, with ``start``, start the rest."""
+        if not self._frame:
+            try:
+                work = (self._chunker, self._tokenizer)
+                self._frame = pickle.dumps(work, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as e:  # a custom embedder's counter: chunk on threads
+                _log.debug("chunking on threads: the chunker does not pickle (%s)", e)
+                self._processes = 0
+                return
+            self._workers = _WARM.take(self._key, self._processes)
+            for w in self._workers:
+                w.on_lost = self._lost
+        if not start:
             return
+        self._started = True
         try:
-            self._workers = [_Worker(frame, self._lost) for _ in range(self._processes)]
+            for _ in range(self._processes - len(self._workers)):
+                self._workers.append(_Worker(self._frame, self._lost))
         except OSError as e:
             self._warn(f"cannot start a chunking process ({e})")
-            self._processes = 0
+
+    @property
+    def _key(self) -> str:
+        return hashlib.sha256(self._frame).hexdigest()
 
     def _lost(
         self, lost: list[tuple[LoadedDocument, Future[Chunked]]], proc: subprocess.Popen[bytes]
@@ -209,9 +254,13 @@ class ChunkPool:
             _log.warning("%s: chunking on threads instead (slower, same chunks)", what)
 
     def close(self) -> None:
-        """Stop the workers and the threads (waiting for what runs)."""
+        """Stop the threads (waiting for what runs) and the workers, or keep them warm."""
+        keep = [w for w in self._workers if w.idle] if self._keep_warm > 0 else []
         for w in self._workers:
-            w.close()
+            if w not in keep:
+                w.close()
+        if keep:
+            _WARM.keep(self._key, keep, self._keep_warm)
         self._threads.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> ChunkPool:
@@ -219,6 +268,66 @@ class ChunkPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Warm:
+    """Idle workers kept between pools, by the digest of the chunker they were started with."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[str, list[tuple[_Worker, float]]] = {}  # key -> [(worker, expiry)]
+        self._hooked = False
+
+    @property
+    def holding(self) -> bool:
+        """Whether any worker is kept (a pool then takes its chunker's from the start)."""
+        return any(self._idle.values())
+
+    def take(self, key: str, n: int) -> list[_Worker]:
+        """Up to ``n`` live workers kept for ``key``; they are no longer kept."""
+        with self._lock:
+            kept = self._idle.get(key, [])
+            taken, self._idle[key] = [w for w, _t in kept[:n]], kept[n:]
+        for w in taken:
+            if not w.idle:  # it died while kept
+                w.close()
+        return [w for w in taken if w.alive]
+
+    def keep(self, key: str, workers: list[_Worker], seconds: float) -> None:
+        """Keep ``workers`` for ``key`` until ``seconds`` from now."""
+        expiry = time.monotonic() + seconds
+        with self._lock:
+            self._idle.setdefault(key, []).extend((w, expiry) for w in workers)
+            if not self._hooked:  # at exit the pipes close anyway; this waits for the exits
+                self._hooked = True
+                atexit.register(self.close)
+        timer = threading.Timer(seconds, self._reap)
+        timer.daemon = True
+        timer.start()
+
+    def _reap(self) -> None:
+        now = time.monotonic() + 0.01  # a timer may wake a little early
+        with self._lock:
+            gone = [w for kept in self._idle.values() for w, t in kept if t <= now]
+            self._idle = {k: [(w, t) for w, t in v if t > now] for k, v in self._idle.items()}
+        for w in gone:
+            w.close()
+
+    def close(self) -> None:
+        """Stop every kept worker."""
+        with self._lock:
+            gone = [w for kept in self._idle.values() for w, _t in kept]
+            self._idle = {}
+        for w in gone:
+            w.close()
+
+
+_WARM = _Warm()
+
+
+def close_warm_workers() -> None:
+    """Stop the chunking processes kept warm for the next ingest of this process."""
+    _WARM.close()
 
 
 def _work(chunker: Chunker, tokenizer: Tokenizer | None, doc: LoadedDocument) -> Chunked:

@@ -32,7 +32,7 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -57,6 +57,7 @@ __all__ = [
     "identity_of",
     "resolve_device",
     "resolve_model_path",
+    "start_encode",
 ]
 
 _log = logging.getLogger(__name__)
@@ -286,26 +287,54 @@ class SentenceTransformerEmbedder(_TokenizerMixin):
         with numpy to a few fixed shapes (see :func:`_bucket`), every batch is queued on
         the device, and the vectors come back in one copy.
         """
+        return self._queue(texts, batch_size)()
+
+    def start_encode(self, texts: Sequence[str], batch_size: int = 64) -> Callable[[], np.ndarray]:
+        """Start encoding ``texts``; the function returned waits for their vectors.
+
+        On cuda the batches are queued and this returns at once: the GPU works while the
+        caller goes on (an ingest writes the previous vectors meanwhile, and Chroma's
+        writes hold the GIL that launching batches needs). Elsewhere it encodes here.
+        """
+        if self.device == "cuda" and self._direct is not None:
+            return self._queue(list(texts), max(batch_size, self._min_batch))
+        vectors = self.encode(texts, batch_size)
+        return lambda: vectors
+
+    def _queue(self, texts: list[str], batch_size: int) -> Callable[[], np.ndarray]:
+        """Queue :meth:`encode_direct`'s batches and the copy back; return the wait for it."""
         import numpy as np
         import torch
 
         assert self._direct is not None
         tokenizer, names, pad = self._direct
         encs = tokenizer.encode_batch([t.strip() for t in texts])  # stripped, as ST does
-        lengths = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(encs))
+        lengths = np.fromiter((len(e) for e in encs), dtype=np.int64, count=len(encs))
         order = np.argsort(-lengths, kind="stable")
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not len(texts):
+            return lambda: out
         parts = []
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 rows = order[start : start + batch_size]
                 ids = [encs[i].ids for i in rows]
                 parts.append(self._forward(ids, int(lengths[rows[0]]), batch_size, names, pad))
-            if not parts:
-                return np.zeros((0, self.dimension), dtype=np.float32)
             vectors = torch.nn.functional.normalize(torch.cat(parts).float(), dim=1)
-            out = np.empty((len(texts), self.dimension), dtype=np.float32)
-            out[order] = vectors.cpu().numpy()
-        return out
+            host, copied = vectors, None
+            if vectors.is_cuda:  # copied back in the device's own time
+                host = torch.empty(vectors.shape, dtype=torch.float32, pin_memory=True)
+                host.copy_(vectors, non_blocking=True)
+                copied = torch.cuda.Event()  # type: ignore[no-untyped-call]
+                copied.record()
+
+        def wait() -> np.ndarray:
+            if copied is not None:
+                copied.synchronize()  # frees the GIL while the device finishes
+            out[order] = host.numpy()
+            return out
+
+        return wait
 
     def _forward(
         self, ids: list[list[int]], width: int, batch_size: int, names: set[str], pad: int
@@ -325,7 +354,13 @@ class SentenceTransformerEmbedder(_TokenizerMixin):
         if "token_type_ids" in names:
             features["token_type_ids"] = np.zeros_like(batch)
         device = self.model.device
-        on_device = {k: torch.from_numpy(v).to(device) for k, v in features.items()}
+        if device.type == "cuda":  # pinned: a pageable upload would wait for the batches before
+            on_device = {
+                k: torch.from_numpy(v).pin_memory().to(device, non_blocking=True)
+                for k, v in features.items()
+            }
+        else:
+            on_device = {k: torch.from_numpy(v).to(device) for k, v in features.items()}
         return self.model(on_device)["sentence_embedding"][: len(ids)]
 
     def _warm_up(self, batch_size: int) -> None:
@@ -775,3 +810,18 @@ class LazyEmbedder:
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Normalised float32 vectors, one row per text."""
         return self.inner.encode(texts, batch_size)
+
+    def start_encode(self, texts: Sequence[str], batch_size: int = 64) -> Callable[[], np.ndarray]:
+        """Start encoding ``texts``; the function returned waits for their vectors."""
+        return start_encode(self.inner, texts, batch_size)
+
+
+def start_encode(
+    embedder: Embedder, texts: Sequence[str], batch_size: int = 64
+) -> Callable[[], np.ndarray]:
+    """``embedder.start_encode`` where it has one (a GPU), else an encode done here."""
+    start = getattr(embedder, "start_encode", None)
+    if start is not None:
+        return start(texts, batch_size)  # type: ignore[no-any-return]
+    vectors = embedder.encode(texts, batch_size)
+    return lambda: vectors

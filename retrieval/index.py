@@ -10,7 +10,6 @@ leaves the document readable, and the next ingest finishes the job.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import fnmatch
 import functools
@@ -118,7 +117,20 @@ class _Write:
     embed_texts: list[str]
     tokens: int
     terms: list[str] | None = None  # the chunks' BM25 terms, computed while chunking
-    vectors: Any = None
+    vectors: _Vectors | None = None
+
+
+@dataclass
+class _Vectors:
+    """Rows ``start:end`` of an embedding started for several writes at once."""
+
+    wait: Callable[[], Any]  # waits for the whole embedding (once: it is cached)
+    start: int
+    end: int
+
+    def get(self) -> Any:
+        """The rows, once the embedding is done."""
+        return self.wait()[self.start : self.end]
 
 
 @dataclass
@@ -138,8 +150,21 @@ class _Done:
     later: bool = False
 
 
+@dataclass
+class _Run:
+    """One ingest run as its items are written: the report, the listener, what was seen."""
+
+    report: IngestReport
+    emit: ProgressCallback
+    seen: set[str]
+    files_done: int = 0  # counted as they finish: documents may finish out of order
+
+
 # A document's stored versions, and its chunking when it needs chunking (see Index._ahead).
 _Ahead = tuple[dict[str, VersionStats], "Future[Chunked] | None"]
+# One item of the ingest's look-ahead: position, total, the document (or what ends an
+# item that needs no chunking), and the document's versions and chunking.
+_Entry = tuple[int, int, "LoadedDocument | _Done", "_Ahead | None"]
 _CHUNK_WORKERS = 4  # documents chunked at once by an ingest (at most one per core)
 
 
@@ -332,7 +357,7 @@ class Index:
 
         pipe: Pipeline[_Write | _Done] = Pipeline(
             lambda put: self._produce(items, put),
-            lambda item: self._apply(item, report, emit, seen),
+            functools.partial(self._apply, run=_Run(report, emit, seen)),
             self._pipeline_depth,
         )
         pipe.run()
@@ -354,7 +379,8 @@ class Index:
         from longdoc.retrieval.chunk_pool import ChunkPool
 
         workers = max(1, min(_CHUNK_WORKERS, os.cpu_count() or 1))
-        with ChunkPool(self.chunker, workers, self.bm25.tokenizer) as pool:
+        keep = self.retrieval.chunk_workers_idle_s
+        with ChunkPool(self.chunker, workers, self.bm25.tokenizer, keep_warm=keep) as pool:
             for seq, total, item, ahead in self._lookahead(items, pool, 2 * workers):
                 if isinstance(item, _Done):
                     buffer.append(item)
@@ -372,11 +398,15 @@ class Index:
         items: Iterable[tuple[int, int, LoadedDocument | LoadIssue]],
         pool: ChunkPool,
         depth: int,
-    ) -> Iterator[tuple[int, int, LoadedDocument | _Done, _Ahead | None]]:
-        """``items`` in order, each document's chunking started up to ``depth`` items ahead."""
+    ) -> Iterator[_Entry]:
+        """``items``, each document's chunking started up to ``depth`` items ahead.
+
+        A document goes on as soon as its chunks are ready, before those still being
+        chunked: a large one does not hold up the writes of the small ones after it.
+        Every other item keeps its place (see :func:`_ready_entries`).
+        """
         planned: set[str] = set()
-        window: collections.deque[tuple[int, int, LoadedDocument | _Done, _Ahead | None]]
-        window = collections.deque()
+        window: list[_Entry] = []
         for seq, total, item in items:
             if isinstance(item, LoadIssue):
                 window.append((seq, total, _Done(seq, total, issue=item), None))
@@ -385,9 +415,9 @@ class Index:
             else:
                 planned.add(item.doc_id)
                 window.append((seq, total, item, self._ahead(item, pool)))
-            if len(window) > depth:
-                yield window.popleft()
-        yield from window
+            yield from _ready_entries(window, wait=len(window) > depth)
+        while window:
+            yield from _ready_entries(window, wait=True)
 
     def _ahead(self, doc: LoadedDocument, pool: ChunkPool | None) -> _Ahead:
         """``doc``'s stored versions, and its chunking started on ``pool`` when it is needed."""
@@ -398,13 +428,15 @@ class Index:
         return versions, pool.submit(doc)
 
     def _flush(self, buffer: list[_Write | _Done], put: Callable[[_Write | _Done], None]) -> None:
-        """Embed the buffered writes in one call, then hand every buffered item on in order."""
+        """Start embedding the buffered writes in one call, then hand every item on in order."""
         writes = [w for w in buffer if isinstance(w, _Write)]
-        if writes:
-            vectors = self.store.embed([t for w in writes for t in w.embed_texts])
+        if writes:  # on a GPU it runs while the writes before these are made
+            wait = functools.cache(
+                self.store.start_embed([t for w in writes for t in w.embed_texts])
+            )
             at = 0
             for w in writes:
-                w.vectors, at = vectors[at : at + len(w.ids)], at + len(w.ids)
+                w.vectors, at = _Vectors(wait, at, at + len(w.ids)), at + len(w.ids)
         for item in buffer:
             put(item)
         buffer.clear()
@@ -460,17 +492,16 @@ class Index:
         publish = [chunk_id(c, version) for c in sorted(chunks, key=lambda c: c.ordinal)]
         yield _Done(seq, total, doc=doc, outcome=outcome, publish=publish, version=version)
 
-    def _apply(
-        self, item: _Write | _Done, report: IngestReport, emit: ProgressCallback, seen: set[str]
-    ) -> None:
+    def _apply(self, item: _Write | _Done, run: _Run) -> None:
         """Write, report and emit one item of the pipeline (in the caller's thread)."""
+        report, emit = run.report, run.emit
         if isinstance(item, _Write):
             self._write_chunks(
                 item.ids,
                 item.texts,
                 item.metas,
                 embed_texts=item.embed_texts,
-                vectors=item.vectors,
+                vectors=item.vectors.get() if item.vectors else None,
                 terms=item.terms,
             )
             report.chunks_embedded += len(item.ids)
@@ -478,7 +509,7 @@ class Index:
             emit(
                 IngestEvent(
                     stage="embed",
-                    files_done=item.seq,
+                    files_done=run.files_done,
                     files_total=item.total,
                     chunks_embedded=report.chunks_embedded,
                     path=item.doc.source,
@@ -487,11 +518,12 @@ class Index:
             return
         if item.issue is not None:
             report.issues.append(item.issue)
-            seen.add(str(Path(item.issue.path).resolve()))
+            run.seen.add(str(Path(item.issue.path).resolve()))
+            run.files_done += 1
             emit(
                 IngestEvent(
                     stage="skip",
-                    files_done=item.seq + 1,
+                    files_done=run.files_done,
                     files_total=item.total,
                     path=item.issue.path,
                     message=item.issue.reason,
@@ -501,16 +533,14 @@ class Index:
         assert item.doc is not None
         if item.later:  # a second copy of one doc id: planned now that the first is stored
             for step in self._plan(item.doc, item.seq, item.total):
-                self._apply(step, report, emit, seen)
+                self._apply(step, run)
             return
-        self._finish(item, report, emit, seen)
+        self._finish(item, run)
 
-    def _finish(
-        self, item: _Done, report: IngestReport, emit: ProgressCallback, seen: set[str]
-    ) -> None:
-        doc = item.doc
+    def _finish(self, item: _Done, run: _Run) -> None:
+        doc, report = item.doc, run.report
         assert doc is not None
-        seen.add(doc.source)
+        run.seen.add(doc.source)
         report.issues.extend(
             LoadIssue(path=doc.source, reason=w, skipped=False) for w in doc.warnings
         )
@@ -524,10 +554,11 @@ class Index:
         if item.version is not None:  # only now that the new version is complete does the old go
             self._delete_other_versions(doc.doc_id, item.version)
         getattr(report, item.outcome).append(doc.doc_id)
-        emit(
+        run.files_done += 1
+        run.emit(
             IngestEvent(
                 stage="file",
-                files_done=item.seq + 1,
+                files_done=run.files_done,
                 files_total=item.total,
                 path=doc.source,
                 chunks_embedded=report.chunks_embedded,
@@ -996,6 +1027,42 @@ class Index:
         if missing:  # a mistyped glob would otherwise read as "nothing relevant"
             raise DocumentsNotFoundError(missing, self.collection)
         return matching if allowed is None else allowed & matching
+
+
+def _ready_entries(window: list[_Entry], *, wait: bool) -> Iterator[_Entry]:
+    """Take from ``window`` (in order) the entries that may go now, and yield them.
+
+    The first entry goes when it is not a document; otherwise any document whose
+    chunking is done (or not needed) goes. Only documents pass one another, so the
+    second copy of a doc id (an item that is not a document) still follows its first.
+    With ``wait``, blocks until at least one entry goes.
+    """
+    while window:
+        if not isinstance(window[0][2], LoadedDocument):
+            yield window.pop(0)
+            wait = False
+            continue
+        chunking = [e[3][1] if e[3] else None for e in window]
+        ready = [
+            i
+            for i, (e, f) in enumerate(zip(window, chunking, strict=True))
+            if isinstance(e[2], LoadedDocument) and (f is None or f.done())
+        ]
+        if ready:
+            yield window.pop(ready[0])
+            wait = False
+        elif wait:
+            _wait_for_chunks([f for f in chunking if f is not None])
+        else:
+            return
+
+
+def _wait_for_chunks(futures: list[Future[Chunked]]) -> None:
+    """Block until one of ``futures`` (documents being chunked) is done."""
+    from concurrent.futures import FIRST_COMPLETED
+    from concurrent.futures import wait as wait_any
+
+    wait_any(futures, return_when=FIRST_COMPLETED)
 
 
 def _matches(doc: DocumentInfo, glob: str) -> bool:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -195,6 +195,17 @@ class Store:
         """Embeddings of ``texts`` (normalised float32 array)."""
         self._check_dim()
         return self.embedder.encode(list(texts), batch_size=self.batch_size)
+
+    def start_embed(self, texts: Sequence[str]) -> Callable[[], Any]:
+        """Start embedding ``texts``; the function returned waits for the vectors.
+
+        On a GPU the work runs while the caller goes on (see
+        :func:`~longdoc.retrieval.embedding.start_encode`); elsewhere it is done here.
+        """
+        from longdoc.retrieval.embedding import start_encode
+
+        self._check_dim()
+        return start_encode(self.embedder, list(texts), self.batch_size)
 
     def _encode(self, meta: dict[str, Any], text: str) -> dict[str, Any]:
         """The Chroma metadata of a record: its filterable keys, the rest packed, the text."""

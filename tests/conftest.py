@@ -22,13 +22,16 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Point the data dir at a temporary folder and clear user settings."""
+    """Point the data dir at a temporary folder and clear user settings; stop kept workers."""
     for key in list(os.environ):
         if key.startswith("LONGDOC_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("LONGDOC_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("LONGDOC_CONFIG", str(tmp_path / "no-such-longdoc.toml"))
     yield
+    from longdoc.retrieval.chunk_pool import close_warm_workers
+
+    close_warm_workers()  # no test inherits another's chunking processes
 
 
 @pytest.fixture
