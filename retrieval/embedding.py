@@ -344,24 +344,21 @@ class SentenceTransformerEmbedder(_TokenizerMixin):
         import torch
 
         shape = (_bucket(len(ids), batch_size), _bucket(width, self.max_tokens + 2))
-        batch = np.full(shape, pad, dtype=np.int64)
-        mask = np.zeros(shape, dtype=np.int64)
+        both = np.zeros((2, *shape), dtype=np.int64)  # the ids, then the attention mask
+        both[0] = pad
         for r, row in enumerate(ids):
-            batch[r, : len(row)] = row
-            mask[r, : len(row)] = 1
-        batch[len(ids) :], mask[len(ids) :] = batch[0], mask[0]  # filler rows: dropped below
-        features = {"input_ids": batch, "attention_mask": mask}
-        if "token_type_ids" in names:
-            features["token_type_ids"] = np.zeros_like(batch)
+            both[0, r, : len(row)] = row
+            both[1, r, : len(row)] = 1
+        both[:, len(ids) :] = both[:, :1]  # filler rows: dropped below
         device = self.model.device
         if device.type == "cuda":  # pinned: a pageable upload would wait for the batches before
-            on_device = {
-                k: torch.from_numpy(v).pin_memory().to(device, non_blocking=True)
-                for k, v in features.items()
-            }
+            on_device = torch.from_numpy(both).pin_memory().to(device, non_blocking=True)
         else:
-            on_device = {k: torch.from_numpy(v).to(device) for k, v in features.items()}
-        return self.model(on_device)["sentence_embedding"][: len(ids)]
+            on_device = torch.from_numpy(both).to(device)
+        features = {"input_ids": on_device[0], "attention_mask": on_device[1]}
+        if "token_type_ids" in names:
+            features["token_type_ids"] = torch.zeros_like(on_device[0])
+        return self.model(features)["sentence_embedding"][: len(ids)]
 
     def _warm_up(self, batch_size: int) -> None:
         """Run every bucketed shape once: a GPU's first call of a shape costs ~50 ms (H200)."""

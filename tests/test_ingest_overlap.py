@@ -1,0 +1,151 @@
+"""The ingest's overlap: warm chunking processes, documents written as their chunks are
+ready, and embeddings started before they are needed.
+
+Each must store what the plain path stores; what changes is only when work happens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from concurrent.futures import Future
+from pathlib import Path
+
+import numpy as np
+import pytest
+from retrieval_support import write
+
+from longdoc.config import load_settings
+from longdoc.retrieval import Index, chunk_pool
+from longdoc.retrieval.embedding import Embedder, LazyEmbedder, get_embedder, start_encode
+from longdoc.retrieval.index import _Done, _ready_entries
+from longdoc.retrieval.models import LoadedDocument
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return get_embedder("all-MiniLM-L6-v2", "torch")
+
+
+def _doc(doc_id: str, text: str = "Some words. More words.") -> LoadedDocument:
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return LoadedDocument(doc_id=doc_id, source=doc_id, text=text, content_hash=digest)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _kept() -> list[int]:
+    return [w.proc.pid for kept in chunk_pool._WARM._idle.values() for w, _t in kept]
+
+
+def test_a_ready_document_goes_before_one_still_chunking_and_nothing_else_moves() -> None:
+    big, small, again = _doc("big.txt"), _doc("small.txt"), _doc("big.txt")
+    chunking: Future[object] = Future()
+    done: Future[object] = Future()
+    done.set_result(([], None))
+    window = [
+        (0, 4, big, ({}, chunking)),
+        (1, 4, small, ({}, done)),
+        (2, 4, _Done(2, 4, doc=again, later=True), None),  # big.txt's second copy
+        (3, 4, _doc("stored.txt"), ({}, None)),  # unchanged: nothing to chunk
+    ]
+    first = [e[2] for e in _ready_entries(window, wait=False)]
+    # small and stored pass big; big's second copy may not pass big itself.
+    assert [d.doc_id for d in first if isinstance(d, LoadedDocument)] == ["small.txt", "stored.txt"]
+    assert [e[0] for e in window] == [0, 2]
+    chunking.set_result(([], None))
+    rest = list(_ready_entries(window, wait=True))
+    assert [e[0] for e in rest] == [0, 2] and not window
+
+
+def test_waiting_blocks_until_a_document_is_chunked() -> None:
+    chunking: Future[object] = Future()
+    window = [(0, 1, _doc("a.txt"), ({}, chunking))]
+    assert list(_ready_entries(window, wait=False)) == [] and len(window) == 1
+    from threading import Thread
+
+    Thread(target=chunking.set_result, args=(([], None),)).start()  # settled elsewhere
+    assert [e[0] for e in _ready_entries(window, wait=True)] == [0]
+
+
+def _texts(n: int) -> list[str]:
+    return [
+        "\n\n".join(f"Part {i} of file {k}: region {i} had {i * k} wells." for i in range(40))
+        for k in range(n)
+    ]
+
+
+def test_chunking_processes_are_kept_warm_for_the_next_ingest_and_stopped_after(
+    embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(chunk_pool, "PROCESS_AFTER_CHARS", 0)
+    folder = tmp_path / "docs"
+    for k, text in enumerate(_texts(3)):
+        write(folder / f"f{k}.txt", text)
+
+    def ingest(run: int, idle: float) -> dict[str, str]:
+        settings = load_settings(
+            data_dir=tmp_path / f"d{run}", chroma_host=None, chunk_workers_idle_s=idle
+        )
+        index = Index(settings=settings, embedder=embedder, chunk_size=40, chunk_overlap=4)
+        assert len(index.ingest(folder).added) == 3
+        return {i: t or "" for i, t, _m in index.store.get()}
+
+    first = ingest(0, 60.0)
+    kept = _kept()
+    assert kept and all(_alive(p) for p in kept)
+    assert ingest(1, 60.0) == first and _kept() == kept  # the same processes did the work
+    assert ingest(2, 0.0) == first and not _kept()  # taken, then stopped at once
+    deadline = time.monotonic() + 60  # a poll with a deadline, not a timed sleep
+    while any(_alive(p) for p in kept) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in kept)
+    ingest(3, 0.2)  # kept 0.2 s: a timer stops them
+    kept = _kept()
+    assert kept
+    deadline = time.monotonic() + 60
+    while (_kept() or any(_alive(p) for p in kept)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _kept() and not any(_alive(p) for p in kept)
+
+
+def test_a_pool_with_other_chunking_starts_its_own_processes(
+    embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(chunk_pool, "PROCESS_AFTER_CHARS", 0)
+    folder = tmp_path / "docs"
+    for k, text in enumerate(_texts(2)):
+        write(folder / f"f{k}.txt", text)
+    kept: dict[int, list[int]] = {}
+    for size in (40, 60):  # another chunk size: another chunker, other workers
+        settings = load_settings(data_dir=tmp_path / f"s{size}", chroma_host=None)
+        Index(settings=settings, embedder=embedder, chunk_size=size).ingest(folder)
+        kept[size] = _kept()
+    assert set(kept[40]) < set(kept[60])  # both sets kept, neither one used for the other
+    chunk_pool.close_warm_workers()
+    assert not _kept()
+
+
+def test_a_started_encode_gives_the_encode_vectors(embedder: Embedder) -> None:
+    texts = ["whales and ships", "a quiet garden", "", "x " * 300]
+    want = embedder.encode(texts, 2)
+    wait = start_encode(embedder, texts, 2)
+    assert np.allclose(wait(), want, atol=1e-6)
+    lazy = LazyEmbedder("all-MiniLM-L6-v2", "torch")
+    assert np.allclose(lazy.start_encode(texts, 2)(), want, atol=1e-6)
+
+    class Plain:  # an embedder of a user's with encode only
+        def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+            return np.full((len(texts), 3), float(os.getpid()), dtype=np.float32)
+
+    got = start_encode(Plain(), ["a", "b"])()  # type: ignore[arg-type]
+    assert got.shape == (2, 3) and float(got[0, 0]) == os.getpid()
