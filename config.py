@@ -184,6 +184,12 @@ class Settings(BaseSettings):
         "2,048 chunks) is visible without a second pass; a kill loses at most one write's "
         "embeddings.",
     )
+    ingest_order: Literal["ready", "given"] = Field(
+        "ready",
+        description="Order in which an ingest writes documents: 'ready' (as their chunks are "
+        "ready: a large document does not hold up the small ones after it) or 'given' (in "
+        "the order found: the same run writes the same way every time).",
+    )
     chunk_workers_idle_s: float = Field(
         60.0,
         ge=0.0,

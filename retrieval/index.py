@@ -403,8 +403,10 @@ class Index:
 
         A document goes on as soon as its chunks are ready, before those still being
         chunked: a large one does not hold up the writes of the small ones after it.
-        Every other item keeps its place (see :func:`_ready_entries`).
+        Every other item keeps its place (see :func:`_ready_entries`). With the
+        ``ingest_order`` setting ``given``, nothing passes anything.
         """
+        passing = self.retrieval.ingest_order == "ready"
         planned: set[str] = set()
         window: list[_Entry] = []
         for seq, total, item in items:
@@ -415,9 +417,9 @@ class Index:
             else:
                 planned.add(item.doc_id)
                 window.append((seq, total, item, self._ahead(item, pool)))
-            yield from _ready_entries(window, wait=len(window) > depth)
+            yield from _ready_entries(window, wait=len(window) > depth, passing=passing)
         while window:
-            yield from _ready_entries(window, wait=True)
+            yield from _ready_entries(window, wait=True, passing=passing)
 
     def _ahead(self, doc: LoadedDocument, pool: ChunkPool | None) -> _Ahead:
         """``doc``'s stored versions, and its chunking started on ``pool`` when it is needed."""
@@ -1029,13 +1031,14 @@ class Index:
         return matching if allowed is None else allowed & matching
 
 
-def _ready_entries(window: list[_Entry], *, wait: bool) -> Iterator[_Entry]:
+def _ready_entries(window: list[_Entry], *, wait: bool, passing: bool = True) -> Iterator[_Entry]:
     """Take from ``window`` (in order) the entries that may go now, and yield them.
 
     The first entry goes when it is not a document; otherwise any document whose
-    chunking is done (or not needed) goes. Only documents pass one another, so the
-    second copy of a doc id (an item that is not a document) still follows its first.
-    With ``wait``, blocks until at least one entry goes.
+    chunking is done (or not needed) goes, or with ``passing`` off only the first.
+    Only documents pass one another, so the second copy of a doc id (an item that is
+    not a document) still follows its first. With ``wait``, blocks until at least one
+    entry goes.
     """
     while window:
         if not isinstance(window[0][2], LoadedDocument):
@@ -1046,7 +1049,7 @@ def _ready_entries(window: list[_Entry], *, wait: bool) -> Iterator[_Entry]:
         ready = [
             i
             for i, (e, f) in enumerate(zip(window, chunking, strict=True))
-            if isinstance(e[2], LoadedDocument) and (f is None or f.done())
+            if isinstance(e[2], LoadedDocument) and (f is None or f.done()) and (passing or i == 0)
         ]
         if ready:
             yield window.pop(ready[0])

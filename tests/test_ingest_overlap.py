@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -67,6 +68,17 @@ def test_a_ready_document_goes_before_one_still_chunking_and_nothing_else_moves(
     assert [e[0] for e in rest] == [0, 2] and not window
 
 
+def test_in_the_given_order_nothing_passes() -> None:
+    chunking: Future[object] = Future()
+    done: Future[object] = Future()
+    done.set_result(([], None))
+    window = [(0, 2, _doc("big.txt"), ({}, chunking)), (1, 2, _doc("small.txt"), ({}, done))]
+    assert list(_ready_entries(window, wait=False, passing=False)) == [] and len(window) == 2
+    chunking.set_result(([], None))
+    rest = list(_ready_entries(window, wait=False, passing=False))
+    assert [e[0] for e in rest] == [0, 1] and not window
+
+
 def test_waiting_blocks_until_a_document_is_chunked() -> None:
     chunking: Future[object] = Future()
     window = [(0, 1, _doc("a.txt"), ({}, chunking))]
@@ -77,27 +89,34 @@ def test_waiting_blocks_until_a_document_is_chunked() -> None:
     assert [e[0] for e in _ready_entries(window, wait=True)] == [0]
 
 
-def _texts(n: int) -> list[str]:
-    return [
-        "\n\n".join(f"Part {i} of file {k}: region {i} had {i * k} wells." for i in range(40))
-        for k in range(n)
-    ]
+@pytest.fixture
+def docs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Three small files, and an ingest that chunks in worker processes from the start."""
+    monkeypatch.setattr(chunk_pool, "PROCESS_AFTER_CHARS", 0)
+    folder = tmp_path / "docs"
+    for k in range(3):
+        lines = (f"Part {i} of file {k}: region {i} had {i * k} wells." for i in range(40))
+        write(folder / f"f{k}.txt", "\n\n".join(lines))
+    return folder
+
+
+def _until(done: Callable[[], bool]) -> bool:
+    """Whether ``done()`` comes true within a minute (a poll with a deadline, not a sleep)."""
+    deadline = time.monotonic() + 60
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return done()
 
 
 def test_chunking_processes_are_kept_warm_for_the_next_ingest_and_stopped_after(
-    embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    embedder: Embedder, tmp_path: Path, docs: Path
 ) -> None:
-    monkeypatch.setattr(chunk_pool, "PROCESS_AFTER_CHARS", 0)
-    folder = tmp_path / "docs"
-    for k, text in enumerate(_texts(3)):
-        write(folder / f"f{k}.txt", text)
-
     def ingest(run: int, idle: float) -> dict[str, str]:
         settings = load_settings(
             data_dir=tmp_path / f"d{run}", chroma_host=None, chunk_workers_idle_s=idle
         )
         index = Index(settings=settings, embedder=embedder, chunk_size=40, chunk_overlap=4)
-        assert len(index.ingest(folder).added) == 3
+        assert len(index.ingest(docs).added) == 3
         return {i: t or "" for i, t, _m in index.store.get()}
 
     first = ingest(0, 60.0)
@@ -105,30 +124,19 @@ def test_chunking_processes_are_kept_warm_for_the_next_ingest_and_stopped_after(
     assert kept and all(_alive(p) for p in kept)
     assert ingest(1, 60.0) == first and _kept() == kept  # the same processes did the work
     assert ingest(2, 0.0) == first and not _kept()  # taken, then stopped at once
-    deadline = time.monotonic() + 60  # a poll with a deadline, not a timed sleep
-    while any(_alive(p) for p in kept) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(_alive(p) for p in kept)
+    assert _until(lambda: not any(_alive(p) for p in kept))
     ingest(3, 0.2)  # kept 0.2 s: a timer stops them
     kept = _kept()
-    assert kept
-    deadline = time.monotonic() + 60
-    while (_kept() or any(_alive(p) for p in kept)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _kept() and not any(_alive(p) for p in kept)
+    assert kept and _until(lambda: not _kept() and not any(_alive(p) for p in kept))
 
 
 def test_a_pool_with_other_chunking_starts_its_own_processes(
-    embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    embedder: Embedder, tmp_path: Path, docs: Path
 ) -> None:
-    monkeypatch.setattr(chunk_pool, "PROCESS_AFTER_CHARS", 0)
-    folder = tmp_path / "docs"
-    for k, text in enumerate(_texts(2)):
-        write(folder / f"f{k}.txt", text)
     kept: dict[int, list[int]] = {}
     for size in (40, 60):  # another chunk size: another chunker, other workers
         settings = load_settings(data_dir=tmp_path / f"s{size}", chroma_host=None)
-        Index(settings=settings, embedder=embedder, chunk_size=size).ingest(folder)
+        Index(settings=settings, embedder=embedder, chunk_size=size).ingest(docs)
         kept[size] = _kept()
     assert set(kept[40]) < set(kept[60])  # both sets kept, neither one used for the other
     chunk_pool.close_warm_workers()

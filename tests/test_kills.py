@@ -42,7 +42,8 @@ def _prose(topic: str, paragraphs: int) -> str:
 
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Small chunks, one embedding per batch: one Chroma write holds 4 chunks."""
+    """Small chunks, one embedding per batch: one Chroma write holds 4 chunks, in file order."""
+    monkeypatch.setenv("LONGDOC_INGEST_ORDER", "given")  # the kills fall in a known document
     monkeypatch.setenv("LONGDOC_CHUNK_SIZE", "40")
     monkeypatch.setenv("LONGDOC_CHUNK_OVERLAP", "4")
     monkeypatch.setenv("LONGDOC_EMBED_BATCH_SIZE", "1")
