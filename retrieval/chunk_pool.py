@@ -172,6 +172,7 @@ class ChunkPool:
         self._workers: list[_Worker] = []
         self._keep_warm = keep_warm
         self._frame = b""  # the pickled chunker and tokenizer the workers start with
+        self._key = ""  # its digest: which warm workers fit this pool
         self._started = False  # whether the workers not taken warm were started
         self._chars = 0
         self._local_waiting = 0  # characters submitted to the threads, not yet chunked
@@ -224,6 +225,7 @@ class ChunkPool:
                 _log.debug("chunking on threads: the chunker does not pickle (%s)", e)
                 self._processes = 0
                 return
+            self._key = hashlib.sha256(self._frame).hexdigest()
             self._workers = _WARM.take(self._key, self._processes)
             for w in self._workers:
                 w.on_lost = self._lost
@@ -235,10 +237,6 @@ class ChunkPool:
                 self._workers.append(_Worker(self._frame, self._lost))
         except OSError as e:
             self._warn(f"cannot start a chunking process ({e})")
-
-    @property
-    def _key(self) -> str:
-        return hashlib.sha256(self._frame).hexdigest()
 
     def _lost(
         self, lost: list[tuple[LoadedDocument, Future[Chunked]]], proc: subprocess.Popen[bytes]
@@ -281,17 +279,19 @@ class _Warm:
     @property
     def holding(self) -> bool:
         """Whether any worker is kept (a pool then takes its chunker's from the start)."""
-        return any(self._idle.values())
+        with self._lock:  # take() may add a key meanwhile
+            return any(self._idle.values())
 
     def take(self, key: str, n: int) -> list[_Worker]:
         """Up to ``n`` live workers kept for ``key``; they are no longer kept."""
         with self._lock:
             kept = self._idle.get(key, [])
             taken, self._idle[key] = [w for w, _t in kept[:n]], kept[n:]
+        live = [w for w in taken if w.idle]
         for w in taken:
-            if not w.idle:  # it died while kept
+            if w not in live:  # it died while kept
                 w.close()
-        return [w for w in taken if w.alive]
+        return live
 
     def keep(self, key: str, workers: list[_Worker], seconds: float) -> None:
         """Keep ``workers`` for ``key`` until ``seconds`` from now."""

@@ -1045,16 +1045,20 @@ def _ready_entries(window: list[_Entry], *, wait: bool, passing: bool = True) ->
             yield window.pop(0)
             wait = False
             continue
-        chunking = [e[3][1] if e[3] else None for e in window]
-        ready = [
-            i
-            for i, (e, f) in enumerate(zip(window, chunking, strict=True))
-            if isinstance(e[2], LoadedDocument) and (f is None or f.done()) and (passing or i == 0)
-        ]
-        if ready:
-            yield window.pop(ready[0])
+        may_go = window if passing else window[:1]
+        chunking = [e[3][1] if e[3] else None for e in may_go]
+        ready = next(
+            (
+                i
+                for i, (e, f) in enumerate(zip(may_go, chunking, strict=True))
+                if isinstance(e[2], LoadedDocument) and (f is None or f.done())
+            ),
+            None,
+        )
+        if ready is not None:
+            yield window.pop(ready)
             wait = False
-        elif wait:
+        elif wait:  # only on what may go: a done future behind the first would not wake it
             _wait_for_chunks([f for f in chunking if f is not None])
         else:
             return

@@ -19,6 +19,7 @@ from retrieval_support import write
 
 from longdoc.config import load_settings
 from longdoc.retrieval import Index, chunk_pool
+from longdoc.retrieval import index as index_module
 from longdoc.retrieval.embedding import Embedder, LazyEmbedder, get_embedder, start_encode
 from longdoc.retrieval.index import _Done, _ready_entries
 from longdoc.retrieval.models import LoadedDocument
@@ -77,6 +78,24 @@ def test_in_the_given_order_nothing_passes() -> None:
     chunking.set_result(([], None))
     rest = list(_ready_entries(window, wait=False, passing=False))
     assert [e[0] for e in rest] == [0, 1] and not window
+
+
+def test_in_the_given_order_waiting_is_for_the_first_document(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    chunking: Future[object] = Future()
+    done: Future[object] = Future()
+    done.set_result(([], None))
+    window = [(0, 2, _doc("big.txt"), ({}, chunking)), (1, 2, _doc("small.txt"), ({}, done))]
+    waited: list[list[Future[object]]] = []
+
+    def wait_for(futures: list[Future[object]]) -> None:
+        waited.append(futures)
+        chunking.set_result(([], None))  # the first document's chunks come
+
+    monkeypatch.setattr(index_module, "_wait_for_chunks", wait_for)
+    assert [e[0] for e in _ready_entries(window, wait=True, passing=False)] == [0, 1]
+    assert waited == [[chunking]]  # not small.txt's: done already, it would not block
 
 
 def test_waiting_blocks_until_a_document_is_chunked() -> None:
