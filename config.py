@@ -212,6 +212,12 @@ class Settings(BaseSettings):
         description="Where torch embeds: 'auto' (cuda when torch sees one, else cpu), "
         "'cpu', 'cuda' (fp16, batches of at least 256) or 'mps'.",
     )
+    embedding_process: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Whether torch embeds in a process of its own: 'auto' (on a GPU: there "
+        "launching batches shares no GIL with Chroma's writes), 'on' (on any device) or "
+        "'off' (in this process).",
+    )
 
     # --- retrieve-then-reason with verified evidence (issue 6) ----------------------
     reason_candidates: int = Field(

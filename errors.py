@@ -24,6 +24,7 @@ __all__ = [
     "DocumentNotFoundError",
     "DocumentsNotFoundError",
     "EmbeddingModelMismatchError",
+    "EmbeddingProcessError",
     "EmptyDocumentError",
     "GatewayError",
     "IncompleteDocumentError",
@@ -257,6 +258,19 @@ class EmbeddingModelMismatchError(RetrievalError):
             stored_model=stored_model,
             requested_model=requested_model,
         )
+
+
+class EmbeddingProcessError(RetrievalError):
+    """The process embedding on longdoc's behalf ended before it answered.
+
+    Attributes:
+        exit_code: its exit status (negative: the signal that ended it), None if unknown.
+    """
+
+    exit_code: int | None
+
+    def __init__(self, message: str, exit_code: int | None) -> None:
+        super().__init__(message, exit_code=exit_code)
 
 
 class IndexBackendError(RetrievalError):

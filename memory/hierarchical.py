@@ -141,7 +141,11 @@ class HierarchicalMemory(SyncAPI):
             if self._client is None:
                 self._client, _ = make_client(s)
             embedder = self._embedder or LazyEmbedder(
-                s.embedding_model, s.embedding_backend, s.data_dir
+                s.embedding_model,
+                s.embedding_backend,
+                s.data_dir,
+                s.embedding_device,
+                s.embedding_process,
             )
             self._store = Store(
                 self._client, collection_name(self.session_id), embedder, s.embed_batch_size

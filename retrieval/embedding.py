@@ -684,7 +684,7 @@ def _quantize_static(base: SentenceTransformerEmbedder, raw: Path, out: Path) ->
     )
 
 
-_CACHE: dict[tuple[str, str, str, str, bool], Embedder] = {}
+_CACHE: dict[tuple[str, str, str, str, bool, bool], Embedder] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -693,6 +693,7 @@ def get_embedder(
     backend: str | None = None,
     data_dir: Path | None = None,
     device: str | None = None,
+    process: str | None = None,
 ) -> Embedder:
     """A shared embedder for ``name``, ``backend`` and ``device``, loaded once per process.
 
@@ -702,6 +703,9 @@ def get_embedder(
         data_dir: where ONNX exports are cached; default the settings' data dir.
         device: one of :data:`DEVICES`; default ``LONGDOC_EMBEDDING_DEVICE``. ONNX
             backends run on the CPU whatever it says.
+        process: ``auto`` (torch on a GPU runs in a process of its own, see
+            :mod:`longdoc.retrieval.embedding_process`), ``on`` or ``off``; default
+            ``LONGDOC_EMBEDDING_PROCESS``.
 
     Returns:
         The embedder.
@@ -710,7 +714,7 @@ def get_embedder(
         ConfigError: an explicitly asked-for device is not available.
         RetrievalError: the backend is unknown or the model cannot be loaded.
     """
-    if name is None or backend is None or device is None or data_dir is None:
+    if None in (name, backend, device, data_dir, process):
         from longdoc.config import load_settings
 
         settings = load_settings()
@@ -718,20 +722,27 @@ def get_embedder(
         backend = backend or settings.embedding_backend
         data_dir = data_dir or settings.data_dir
         device = device or settings.embedding_device
+        process = process or settings.embedding_process
+    assert name is not None and backend is not None and device is not None
     if backend not in BACKENDS:
         raise RetrievalError(f"unknown embedding backend {backend!r}")
     where = "cpu" if backend in _ONNX_FILES else resolve_device(device)
     chosen = (cpu_default() if where == "cpu" else "torch") if backend == "auto" else backend
     # A fallback is cached apart: an ONNX backend asked for by name must still fail loudly.
     fallback = backend == "auto" and chosen in _ONNX_FILES
-    key = (name, chosen, str(data_dir) if chosen in _ONNX_FILES else "", where, fallback)
+    apart = process == "on" or (process == "auto" and where == "cuda")
+    key = (name, chosen, str(data_dir) if chosen in _ONNX_FILES else "", where, fallback, apart)
     with _CACHE_LOCK:
         if key not in _CACHE:
-            _CACHE[key] = _load(name, chosen, Path(data_dir), where, fallback=fallback)
+            _CACHE[key] = _load(
+                name, chosen, Path(str(data_dir)), where, fallback=fallback, apart=apart
+            )
         return _CACHE[key]
 
 
-def _load(name: str, backend: str, data_dir: Path, device: str, *, fallback: bool) -> Embedder:
+def _load(
+    name: str, backend: str, data_dir: Path, device: str, *, fallback: bool, apart: bool
+) -> Embedder:
     if backend in _ONNX_FILES:
         try:
             return OnnxEmbedder(name, data_dir, backend)
@@ -739,6 +750,10 @@ def _load(name: str, backend: str, data_dir: Path, device: str, *, fallback: boo
             if not fallback:
                 raise
             _log.warning("embedding with torch: the %s backend is unavailable (%s)", backend, e)
+    if apart:
+        from longdoc.retrieval.embedding_process import ProcessEmbedder
+
+        return ProcessEmbedder(name, device, bf16=backend == "torch-bf16")
     return SentenceTransformerEmbedder(name, device, bf16=backend == "torch-bf16")
 
 
@@ -752,6 +767,8 @@ class LazyEmbedder:
         backend: one of :data:`BACKENDS`.
         data_dir: where ONNX exports are cached.
         device: one of :data:`DEVICES`; default ``LONGDOC_EMBEDDING_DEVICE``.
+        process: ``auto``, ``on`` or ``off`` (see :func:`get_embedder`); default
+            ``LONGDOC_EMBEDDING_PROCESS``.
     """
 
     def __init__(
@@ -760,8 +777,10 @@ class LazyEmbedder:
         backend: str = "torch",
         data_dir: Path | None = None,
         device: str | None = None,
+        process: str | None = None,
     ) -> None:
         self.name, self.backend, self.data_dir, self.device = name, backend, data_dir, device
+        self.process = process
         self._inner: Embedder | None = None
 
     @property
@@ -778,7 +797,9 @@ class LazyEmbedder:
     def inner(self) -> Embedder:
         """The loaded embedder."""
         if self._inner is None:
-            self._inner = get_embedder(self.name, self.backend, self.data_dir, self.device)
+            self._inner = get_embedder(
+                self.name, self.backend, self.data_dir, self.device, self.process
+            )
         return self._inner
 
     @property

@@ -203,7 +203,11 @@ class Index:
         self.settings = with_overrides(settings or load_settings(), **overrides)
         self.retrieval = self.settings  # chunking and embedding knobs live in the one Settings
         self.embedder = embedder or LazyEmbedder(
-            self.settings.embedding_model, self.retrieval.embedding_backend, self.settings.data_dir
+            self.settings.embedding_model,
+            self.retrieval.embedding_backend,
+            self.settings.data_dir,
+            self.settings.embedding_device,
+            self.settings.embedding_process,
         )
         where = "client"
         with _opening(self.settings, client):

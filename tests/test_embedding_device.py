@@ -82,7 +82,7 @@ def test_on_a_gpu_auto_embeds_with_torch_there(
 ) -> None:
     monkeypatch.setattr(embedding, "SentenceTransformerEmbedder", Recorder)
     monkeypatch.setattr(embedding, "OnnxEmbedder", Recorder)
-    get_embedder(NAME, "auto", tmp_path, "auto")
+    get_embedder(NAME, "auto", tmp_path, "auto", "off")  # "auto": apart, see its own tests
     get_embedder(NAME, "onnx-int8", tmp_path, "auto")  # ONNX runs on the CPU regardless
     assert Recorder.calls == [(NAME, "cuda"), (NAME, tmp_path, "onnx-int8")]
 

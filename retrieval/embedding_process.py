@@ -1,0 +1,308 @@
+"""A torch embedder run in a process of its own: on a GPU, its launches share no GIL.
+
+On a GPU the embedder is cheap and starting its work is not: eager PyTorch lets go of
+the GIL and takes it back around each of the ~3,000 operations of 4,400 chunks, and
+Chroma's embedded writes hold it for a whole write (0.3-0.5 s each). In one process
+the two serialise (measured on an H200: starting those batches took 0.28 s alone and
+1.6-2.1 s inside an ingest). :class:`ProcessEmbedder` runs the
+:class:`~longdoc.retrieval.embedding.SentenceTransformerEmbedder` in a child, so this
+process only pickles texts out and vectors in.
+
+The child is ``python -m longdoc.retrieval.embedding_process``, fed pickled frames over
+a pipe. Hand-written rather than :mod:`multiprocessing`, for the reasons given in
+:mod:`longdoc.retrieval.chunk_pool` (spawn re-imports the caller's ``__main__``, fork
+copies locks held by Chroma's and torch's threads). The child exits when its pipe
+closes, so a killed parent leaves none behind. A child that dies fails the encodes in
+hand with :class:`~longdoc.errors.EmbeddingProcessError`; the next encode starts a new
+one.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import pickle
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import IO, TYPE_CHECKING, Any
+
+from longdoc.errors import EmbeddingProcessError, RetrievalError
+from longdoc.retrieval.embedding import identity_of
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from longdoc.retrieval.tokens import TokenCounter
+
+__all__ = ["ProcessEmbedder"]
+
+_STOP = None  # the send queue's end marker
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+
+class _Child:
+    """One embedding process: a sender thread feeds it, a reader thread settles futures."""
+
+    def __init__(self, name: str, device: str, bf16: bool) -> None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "longdoc.retrieval.embedding_process"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # a Ctrl-C stops the caller, which then closes the pipe
+        )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._lock = threading.Lock()
+        self._pending: dict[int, Future[Any]] = {}
+        self._task = 0
+        self.alive = True
+        pickle.dump((name, device, bf16), self.proc.stdin, protocol=_PROTOCOL)
+        self.proc.stdin.flush()
+        self.info = self._hello(name)
+        self._out: queue.Queue[bytes | None] = queue.Queue()
+        self._threads = [
+            threading.Thread(target=self._send, daemon=True, name="longdoc-embed-send"),
+            threading.Thread(target=self._read, daemon=True, name="longdoc-embed-recv"),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _hello(self, name: str) -> dict[str, Any]:
+        """The loaded model's facts, or the error that kept it from loading."""
+        assert self.proc.stdout is not None
+        try:
+            ok, payload = pickle.load(self.proc.stdout)
+        except Exception as e:  # EOF: it died while loading (an abort, out of memory)
+            self.close()
+            raise EmbeddingProcessError(
+                f"the embedding process for {name!r} ended while loading the model",
+                exit_code=self.proc.poll(),
+            ) from e
+        if not ok:
+            self.close()
+            raise payload
+        return dict(payload)
+
+    def submit(self, texts: list[str], batch_size: int) -> Future[Any]:
+        """Send ``texts`` to be encoded; the future gives their vectors or the error."""
+        future: Future[Any] = Future()
+        with self._lock:
+            if not self.alive:
+                raise self._ended()
+            self._task += 1
+            self._pending[self._task] = future
+            task = self._task
+        self._out.put(pickle.dumps((task, texts, batch_size), protocol=_PROTOCOL))
+        return future
+
+    def _send(self) -> None:
+        pipe = self.proc.stdin
+        assert pipe is not None
+        try:
+            while (frame := self._out.get()) is not _STOP:
+                pipe.write(frame)
+                pipe.flush()
+        except OSError:  # the child died: the reader sees its end and fails the work
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+    def _read(self) -> None:
+        pipe = self.proc.stdout
+        assert pipe is not None
+        try:
+            while True:
+                task, ok, payload = pickle.load(pipe)
+                with self._lock:
+                    future = self._pending.pop(task)
+                if ok:
+                    future.set_result(payload)
+                else:
+                    future.set_exception(payload)
+        except Exception:  # EOF or a torn frame: the child is gone
+            with self._lock:
+                self.alive = False
+                lost, self._pending = list(self._pending.values()), {}
+            for future in lost:
+                future.set_exception(self._ended())
+
+    def _ended(self) -> EmbeddingProcessError:
+        code = self.proc.wait()
+        return EmbeddingProcessError(
+            f"the embedding process ended (exit code {code}); the next encode starts a new one",
+            exit_code=code,
+        )
+
+    def close(self) -> None:
+        """Close its pipe (it then exits) and wait for it."""
+        if getattr(self, "_out", None) is not None:
+            self._out.put(_STOP)
+            for t in self._threads:
+                t.join(timeout=10)
+        else:  # it failed to load: no threads were started
+            assert self.proc.stdin is not None
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class ProcessEmbedder:
+    """A :class:`~longdoc.retrieval.embedding.SentenceTransformerEmbedder` in a child process.
+
+    Token counts are computed here, with the child's tokenizer (it pickles); only
+    encodes cross the pipe. :meth:`start_encode` sends the texts and returns at once.
+
+    Args:
+        name: model name or local path.
+        device: ``cpu``, ``cuda`` or ``mps`` (already resolved).
+        bf16: on a CPU, encode under bf16 autocast.
+
+    Raises:
+        RetrievalError: the model cannot be loaded.
+        EmbeddingProcessError: the child ended while loading it.
+    """
+
+    def __init__(self, name: str, device: str = "cuda", bf16: bool = False) -> None:
+        self.name, self.device, self._bf16 = name, device, bf16
+        self._lock = threading.Lock()
+        self._child: _Child | None = None
+        info = self._running().info
+        self.backend: str = info["backend"]
+        self.dimension: int = info["dimension"]
+        self.max_tokens: int = info["max_tokens"]
+        self.token_counter: TokenCounter = info["counter"]
+        atexit.register(self.close)  # waits for the child's exit, not only its pipe's close
+
+    @property
+    def identity(self) -> str:
+        """Model name plus backend, recorded in each collection."""
+        return identity_of(self.name, self.backend)
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (None once closed)."""
+        return self._child.proc.pid if self._child is not None else None
+
+    def _running(self) -> _Child:
+        with self._lock:
+            if self._child is None or not self._child.alive:
+                if self._child is not None:
+                    self._child.close()
+                self._child = _Child(self.name, self.device, self._bf16)
+            return self._child
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of one text, special tokens excluded."""
+        return self.token_counter.ids(text)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces of each text, special tokens excluded."""
+        return self.token_counter.count(texts)
+
+    def start_encode(self, texts: Sequence[str], batch_size: int = 64) -> Callable[[], np.ndarray]:
+        """Send ``texts`` to the child; the function returned waits for their vectors."""
+        if not texts:
+            import numpy as np
+
+            empty = np.zeros((0, self.dimension), dtype=np.float32)
+            return lambda: empty
+        future = self._running().submit(list(texts), batch_size)
+        return future.result
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Normalised float32 vectors, one row per text."""
+        return self.start_encode(texts, batch_size)()
+
+    def close(self) -> None:
+        """Stop the child; a later encode starts another."""
+        with self._lock:
+            child, self._child = self._child, None
+        if child is not None:
+            child.close()
+
+
+def _load(name: str, device: str, bf16: bool) -> tuple[bool, Any]:
+    """The child's embedder and its facts, or the error."""
+    from longdoc.retrieval.embedding import SentenceTransformerEmbedder
+
+    try:
+        embedder = SentenceTransformerEmbedder(name, device, bf16=bf16)
+    except RetrievalError as e:
+        return False, e
+    except Exception as e:  # anything else still reaches the parent as one error
+        return False, RetrievalError(f"cannot load embedding model {name!r}: {e!r}")
+    facts = {
+        "backend": embedder.backend,
+        "dimension": embedder.dimension,
+        "max_tokens": embedder.max_tokens,
+        "counter": embedder.token_counter,
+    }
+    return True, (embedder, facts)
+
+
+def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
+    """The child's loop: start each encode as it comes; a thread sends the vectors back."""
+    ok, loaded = _load(*pickle.load(inp))
+    write = threading.Lock()
+
+    def reply(frame: tuple[Any, ...]) -> None:
+        try:
+            data = pickle.dumps(frame, protocol=_PROTOCOL)
+        except Exception as e:  # an error that does not pickle travels as text
+            data = pickle.dumps((*frame[:-2], False, RetrievalError(f"embedding failed: {e!r}")))
+        with write:
+            out.write(data)
+            out.flush()
+
+    reply((True, loaded[1]) if ok else (False, loaded))
+    if not ok:
+        return
+    embedder = loaded[0]
+    started: queue.Queue[tuple[int, Callable[[], Any]] | None] = queue.Queue()
+
+    def finish() -> None:  # waits on each encode in turn (the device frees the GIL)
+        while (item := started.get()) is not None:
+            task, wait = item
+            try:
+                reply((task, True, wait()))
+            except Exception as e:  # handed to whoever waits on the vectors
+                reply((task, False, e))
+
+    sender = threading.Thread(target=finish, daemon=True)
+    sender.start()
+    while True:
+        try:
+            task, texts, batch_size = pickle.load(inp)
+        except EOFError:
+            break
+        try:
+            started.put((task, embedder.start_encode(texts, batch_size)))
+        except Exception as e:
+            started.put((task, _raiser(e)))
+    started.put(None)
+    sender.join()
+
+
+def _raiser(error: Exception) -> Callable[[], Any]:
+    def wait() -> Any:
+        raise error
+
+    return wait
+
+
+if __name__ == "__main__":
+    results = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # whatever a library prints goes to stderr, not into the result frames
+    with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):
+        _serve(sys.stdin.buffer, results)

@@ -1,0 +1,146 @@
+"""The embedder in a process of its own: same vectors and counts, loud when it dies."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from longdoc.errors import EmbeddingProcessError, RetrievalError
+from longdoc.retrieval import Index, embedding
+from longdoc.retrieval.embedding import SentenceTransformerEmbedder, get_embedder
+from longdoc.retrieval.embedding_process import ProcessEmbedder
+
+NAME = "all-MiniLM-L6-v2"
+TEXTS = ["Call me Ishmael.", "  The whale, the whale!  ", "", "It was the best of times."] * 9
+
+
+@pytest.fixture(scope="module")
+def apart() -> Iterator[ProcessEmbedder]:
+    embedder = ProcessEmbedder(NAME, "cpu")
+    yield embedder
+    embedder.close()
+
+
+@pytest.mark.slow
+def test_it_gives_the_vectors_counts_and_identity_of_the_embedder_here(
+    apart: ProcessEmbedder,
+) -> None:
+    here = get_embedder(NAME, "torch", Path("unused"), "cpu", "off")
+    assert isinstance(here, SentenceTransformerEmbedder)
+    assert (apart.identity, apart.dimension, apart.max_tokens) == (
+        here.identity,
+        here.dimension,
+        here.max_tokens,
+    )
+    assert apart.count_tokens(TEXTS) == here.count_tokens(TEXTS)
+    assert apart.tokenize(TEXTS[0]) == here.tokenize(TEXTS[0])
+    np.testing.assert_allclose(apart.encode(TEXTS, 8), here.encode(TEXTS, 8), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_encodes_started_together_come_back_each_to_its_own(apart: ProcessEmbedder) -> None:
+    waits = [apart.start_encode(TEXTS[i : i + 5], 4) for i in range(0, 20, 5)]
+    whole = apart.encode(TEXTS[:20], 4)
+    got = np.concatenate([wait() for wait in reversed(waits)][::-1])
+    np.testing.assert_allclose(got, whole, atol=1e-6)
+    assert apart.encode([], 4).shape == (0, 384)
+
+
+@pytest.mark.slow
+def test_a_killed_process_fails_the_encode_loudly_and_the_next_starts_another(
+    apart: ProcessEmbedder,
+) -> None:
+    first = apart.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    with pytest.raises(EmbeddingProcessError) as err:
+        apart.encode(TEXTS[:2], 2)
+    assert err.value.exit_code == -signal.SIGKILL
+    assert "exit code -9" in str(err.value)
+    assert apart.encode(TEXTS[:2], 2).shape == (2, 384)
+    assert apart.pid not in (None, first)
+
+
+@pytest.mark.slow
+def test_a_model_that_cannot_load_is_one_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(RetrievalError) as err:
+        ProcessEmbedder(str(tmp_path / "no-such-model"), "cpu")
+    assert "no-such-model" in str(err.value)
+    assert not isinstance(err.value, EmbeddingProcessError)
+
+
+@pytest.mark.slow
+def test_the_process_ends_when_closed_and_when_its_parent_dies() -> None:
+    embedder = ProcessEmbedder(NAME, "cpu")
+    child = embedder.pid
+    assert child is not None
+    exited = os.pidfd_open(child)
+    embedder.close()
+    assert select.select([exited], [], [], 30)[0] == [exited]
+    os.close(exited)
+    script = (
+        "import os\n"
+        "from longdoc.retrieval.embedding_process import ProcessEmbedder\n"
+        f"e = ProcessEmbedder({NAME!r}, 'cpu')\n"
+        "print(e.pid, flush=True)\n"
+        "input()\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert parent.stdout is not None
+    orphan = int(parent.stdout.readline())
+    exited = os.pidfd_open(orphan)
+    assert select.select([exited], [], [], 0)[0] == []  # alive while its parent is
+    parent.kill()
+    parent.wait()
+    # Its pipe closed with the parent: it exits by itself.
+    assert select.select([exited], [], [], 30)[0] == [exited]
+    os.close(exited)
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    calls: list[tuple[str, str]] = []
+
+    def record(kind: str) -> object:
+        def made(name: str, device: str, bf16: bool = False) -> SimpleNamespace:
+            calls.append((kind, device))
+            return SimpleNamespace(dimension=384)
+
+        return made
+
+    monkeypatch.setattr(embedding, "_CACHE", {})
+    monkeypatch.setattr(embedding, "SentenceTransformerEmbedder", record("here"))
+    monkeypatch.setattr("longdoc.retrieval.embedding_process.ProcessEmbedder", record("apart"))
+    return calls
+
+
+def test_auto_embeds_apart_on_a_gpu_only(
+    recorded: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    get_embedder(NAME, "auto", tmp_path, "cuda", "auto")
+    get_embedder(NAME, "torch", tmp_path, "cpu", "auto")
+    get_embedder(NAME, "torch", tmp_path, "cpu", "on")
+    get_embedder(NAME, "torch", tmp_path, "cuda", "off")
+    assert recorded == [("apart", "cuda"), ("here", "cpu"), ("apart", "cpu"), ("here", "cuda")]
+
+
+def test_an_index_passes_its_device_and_process_settings(
+    recorded: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("LONGDOC_EMBEDDING_PROCESS", "off")  # the Index's own settings win
+    Index("apart", embedding_device="cuda", embedding_process="auto")  # opening asks the dimension
+    assert recorded == [("apart", "cuda")]
