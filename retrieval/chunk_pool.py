@@ -30,13 +30,13 @@ import os
 import pickle
 import queue
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
 
 from longdoc.errors import RetrievalError
+from longdoc.retrieval.child import run_child, start_child
 from longdoc.retrieval.chunking import Chunker
 from longdoc.retrieval.lexical import Tokenizer, lexical_text
 from longdoc.retrieval.models import Chunk, LoadedDocument
@@ -62,16 +62,11 @@ class _Worker:
     """One chunking process: a writer thread feeds it, a reader thread settles futures."""
 
     def __init__(self, chunker: bytes, on_lost: Any) -> None:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         # Chunking needs no accelerator; hidden, no library in the worker can claim one
         # (measured on an H200: bm25s imports jax, whose XLA took 75% of the GPU per worker).
-        env.update(CUDA_VISIBLE_DEVICES="", HIP_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "longdoc.retrieval.chunk_pool"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-            start_new_session=True,  # a Ctrl-C stops the ingest, which then closes the pipe
+        self.proc = start_child(
+            "longdoc.retrieval.chunk_pool",
+            {"CUDA_VISIBLE_DEVICES": "", "HIP_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"},
         )
         self.pending: dict[int, tuple[LoadedDocument, Future[Chunked]]] = {}
         self.lock = threading.Lock()
@@ -368,7 +363,4 @@ def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
 
 
 if __name__ == "__main__":
-    results = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # whatever a library prints goes to stderr, not into the result frames
-    with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):
-        _serve(sys.stdin.buffer, results)
+    run_child(_serve)

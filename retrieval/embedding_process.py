@@ -21,17 +21,16 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import os
 import pickle
 import queue
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import IO, TYPE_CHECKING, Any
 
 from longdoc.errors import EmbeddingProcessError, RetrievalError
+from longdoc.retrieval.child import run_child, start_child
 from longdoc.retrieval.embedding import identity_of
 
 if TYPE_CHECKING:
@@ -49,14 +48,7 @@ class _Child:
     """One embedding process: a sender thread feeds it, a reader thread settles futures."""
 
     def __init__(self, name: str, device: str, bf16: bool) -> None:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "longdoc.retrieval.embedding_process"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-            start_new_session=True,  # a Ctrl-C stops the caller, which then closes the pipe
-        )
+        self.proc = start_child("longdoc.retrieval.embedding_process")
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._lock = threading.Lock()
         self._pending: dict[int, Future[Any]] = {}
@@ -302,7 +294,4 @@ def _raiser(error: Exception) -> Callable[[], Any]:
 
 
 if __name__ == "__main__":
-    results = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # whatever a library prints goes to stderr, not into the result frames
-    with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):
-        _serve(sys.stdin.buffer, results)
+    run_child(_serve)

@@ -54,6 +54,11 @@ class Pipeline(Generic[T]):
         self._queue.put(item)
 
     @property
+    def starving(self) -> bool:
+        """Whether nothing waits for the consumer: it is idle now or soon will be."""
+        return self._queue.empty()
+
+    @property
     def stopping(self) -> bool:
         """Whether the consumer has given up (the producer may stop early)."""
         return self._stop.is_set()
