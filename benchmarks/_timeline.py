@@ -2,8 +2,9 @@
 
 cProfile shows CPU time per function, not what each pipeline thread waits on; this
 wraps the few calls that mark the stages (embed, Chroma upsert, lexical writes, the
-wait for chunks, the hand-off queue) and sums their intervals per thread, so one run
-says whether the embedder, the chunking or the writes bound it.
+wait for chunks, the hand-off queue) and sums their intervals per thread, and records
+the embedding process's round trips, so one run says whether the embedder, the
+chunking or the writes bound it.
 
 Use: ``with Timeline() as tl: index.ingest(paths)`` then ``tl.report()``.
 """
@@ -26,6 +27,7 @@ class Timeline:
     def __init__(self) -> None:
         self.spans: dict[tuple[str, str], float] = defaultdict(float)
         self.ready: list[tuple[str, float]] = []
+        self.embedded: list[tuple[int, float, float]] = []  # (texts, sent, vectors back)
         self._undo: list[tuple[Any, str, Any]] = []
         self.t0 = self.t1 = 0.0
 
@@ -60,6 +62,22 @@ class Timeline:
         self._undo.append((ChunkPool, "submit", original))
         ChunkPool.submit = submit  # type: ignore[method-assign]
 
+    def _watch_embedding_process(self) -> None:
+        from longdoc.retrieval.embedding_process import _Child
+
+        original = _Child.submit
+
+        def submit(child: _Child, texts: list[str], batch_size: int) -> Future[Any]:
+            sent = time.perf_counter() - self.t0
+            future = original(child, texts, batch_size)
+            future.add_done_callback(
+                lambda _f: self.embedded.append((len(texts), sent, time.perf_counter() - self.t0))
+            )
+            return future
+
+        self._undo.append((_Child, "submit", original))
+        _Child.submit = submit  # type: ignore[method-assign]
+
     def __enter__(self) -> Timeline:
         from longdoc.retrieval import index as index_module
         from longdoc.retrieval.index import Index, _Vectors
@@ -77,6 +95,7 @@ class Timeline:
         self._wrap(Pipeline, "put", "hand-off (blocked while the queue is full)")
         self._wrap(Index, "_produce", "producer, all")
         self._watch_pool()
+        self._watch_embedding_process()
         self.t0 = time.perf_counter()
         return self
 
@@ -96,4 +115,7 @@ class Timeline:
             )
         ready = ", ".join(f"{name} {t:.2f}s" for name, t in self.ready)
         lines.append(f"{indent}  chunks ready at: {ready or '-'}")
+        if self.embedded:
+            sent = ", ".join(f"{n} texts {a:.2f}s->{b:.2f}s" for n, a, b in self.embedded)
+            lines.append(f"{indent}  embedding process, sent -> vectors back: {sent}")
         return "\n".join(lines)
