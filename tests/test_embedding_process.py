@@ -144,3 +144,18 @@ def test_an_index_passes_its_device_and_process_settings(
     monkeypatch.setenv("LONGDOC_EMBEDDING_PROCESS", "off")  # the Index's own settings win
     Index("apart", embedding_device="cuda", embedding_process="auto")  # opening asks the dimension
     assert recorded == [("apart", "cuda")]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="pipe sizes are set on Linux only")
+def test_its_pipes_hold_a_batch_of_vectors(apart: ProcessEmbedder) -> None:
+    import fcntl
+
+    from longdoc.retrieval.child import PIPE_BYTES
+
+    apart.encode(TEXTS[:1])  # a child is running (an earlier test may have killed one)
+    child = apart._child
+    assert child is not None and child.proc.stdin is not None and child.proc.stdout is not None
+    for pipe in (child.proc.stdin, child.proc.stdout):
+        assert fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ) == PIPE_BYTES
+    assert PIPE_BYTES >= 600 * 384 * 4  # a book's worth of float32 vectors in one write

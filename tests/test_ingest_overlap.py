@@ -7,7 +7,9 @@ Each must store what the plain path stores; what changes is only when work happe
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -176,3 +178,75 @@ def test_a_started_encode_gives_the_encode_vectors(embedder: Embedder) -> None:
 
     got = start_encode(Plain(), ["a", "b"])()  # type: ignore[arg-type]
     assert got.shape == (2, 3) and float(got[0, 0]) == os.getpid()
+
+
+class _Recording:
+    """The real embedder, logging when each embedding starts and when its vectors are taken."""
+
+    def __init__(self, inner: Embedder, log: list[str]) -> None:
+        self.inner, self.log = inner, log
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def start_encode(self, texts: list[str], batch_size: int = 64) -> Callable[[], np.ndarray]:
+        self.log.append(f"embed {len(texts)}")
+        vectors = self.inner.encode(texts, batch_size)
+
+        def wait() -> np.ndarray:
+            self.log.append("vectors taken")
+            return vectors
+
+        return wait
+
+
+def test_an_idle_writer_gets_a_planned_document_at_once(
+    embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Far under the batch of embedding tokens: without the idle writer's hand-off, the
+    # first document would wait, unembedded, for the second one's chunks.
+    first = write(tmp_path / "docs" / "a.txt", "A first short document. " * 20)
+    second = write(tmp_path / "docs" / "b.txt", "A second short document. " * 20)
+    log: list[str] = []
+    settings = load_settings(data_dir=tmp_path / "data", chroma_host=None, ingest_order="given")
+    index = Index(settings=settings, embedder=_Recording(embedder, log))  # type: ignore[arg-type]
+    original = index.chunker.chunk
+    embedded_first = threading.Event()
+
+    def chunk(doc: LoadedDocument) -> list[object]:
+        if doc.doc_id.endswith("b.txt"):  # not ready until the first is being embedded
+            assert embedded_first.wait(60), "the first document was held back"
+        return original(doc)  # type: ignore[return-value]
+
+    monkeypatch.setattr(index.chunker, "chunk", chunk)
+    index._apply = _after(index._apply, lambda: embedded_first.set())  # type: ignore[method-assign]
+    report = index.ingest([first, second])
+    assert len(report.added) == 2
+    assert log[:2] == [log[0], "vectors taken"] and log[0].startswith("embed ")
+    assert log.count("vectors taken") == 2  # two embeddings: the documents went one by one
+
+
+def _after(method: Callable[..., None], then: Callable[[], None]) -> Callable[..., None]:
+    def wrapped(*args: object, **kwargs: object) -> None:
+        method(*args, **kwargs)
+        then()
+
+    return wrapped
+
+
+def test_bm25_rows_are_written_while_the_vectors_finish(
+    embedder: Embedder, tmp_path: Path, docs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log: list[str] = []
+    settings = load_settings(data_dir=tmp_path / "data", chroma_host=None)
+    index = Index(settings=settings, embedder=_Recording(embedder, log))  # type: ignore[arg-type]
+    add = index.bm25.add
+    monkeypatch.setattr(index.bm25, "add", lambda *a, **k: (log.append("bm25 rows"), add(*a, **k)))
+    index.ingest(docs)
+    writes = [e for e in log if not e.startswith("embed ")]
+    assert writes.count("bm25 rows") == 3 and "vectors taken" in writes  # one write a file
+    # Each embedding's vectors are taken after the BM25 rows of the write that needs them
+    # (writes sharing an embedding take them once).
+    assert writes[0] == "bm25 rows"
+    assert all(a == "bm25 rows" for a, b in itertools.pairwise(writes) if b == "vectors taken")
+    assert index.search("wells", k=1, mode="bm25")  # the rows are there to be found
