@@ -8,7 +8,7 @@ the two serialise (measured on an H200: starting those batches took 0.28 s alone
 :class:`~longdoc.retrieval.embedding.SentenceTransformerEmbedder` in a child, so this
 process only pickles texts out and vectors in.
 
-The child is ``python -m longdoc.retrieval.embedding_process``, fed pickled frames over
+The child is ``python -m longdoc.retrieval.embedding_child``, fed pickled frames over
 a pipe. Hand-written rather than :mod:`multiprocessing`, for the reasons given in
 :mod:`longdoc.retrieval.chunk_pool` (spawn re-imports the caller's ``__main__``, fork
 copies locks held by Chroma's and torch's threads). The child exits when its pipe
@@ -27,11 +27,10 @@ import subprocess
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-from longdoc.errors import EmbeddingProcessError, RetrievalError
-from longdoc.retrieval.child import run_child, start_child
-from longdoc.retrieval.embedding import identity_of
+from longdoc.errors import EmbeddingProcessError
+from longdoc.retrieval.child import start_child
 
 if TYPE_CHECKING:
     import numpy as np
@@ -48,7 +47,7 @@ class _Child:
     """One embedding process: a sender thread feeds it, a reader thread settles futures."""
 
     def __init__(self, name: str, device: str, bf16: bool) -> None:
-        self.proc = start_child("longdoc.retrieval.embedding_process")
+        self.proc = start_child("longdoc.retrieval.embedding_child")
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._lock = threading.Lock()
         self._pending: dict[int, Future[Any]] = {}
@@ -171,15 +170,11 @@ class ProcessEmbedder:
         self._child: _Child | None = None
         info = self._running().info
         self.backend: str = info["backend"]
+        self.identity: str = info["identity"]
         self.dimension: int = info["dimension"]
         self.max_tokens: int = info["max_tokens"]
         self.token_counter: TokenCounter = info["counter"]
         atexit.register(self.close)  # waits for the child's exit, not only its pipe's close
-
-    @property
-    def identity(self) -> str:
-        """Model name plus backend, recorded in each collection."""
-        return identity_of(self.name, self.backend)
 
     @property
     def pid(self) -> int | None:
@@ -222,76 +217,3 @@ class ProcessEmbedder:
             child, self._child = self._child, None
         if child is not None:
             child.close()
-
-
-def _load(name: str, device: str, bf16: bool) -> tuple[bool, Any]:
-    """The child's embedder and its facts, or the error."""
-    from longdoc.retrieval.embedding import SentenceTransformerEmbedder
-
-    try:
-        embedder = SentenceTransformerEmbedder(name, device, bf16=bf16)
-    except RetrievalError as e:
-        return False, e
-    except Exception as e:  # anything else still reaches the parent as one error
-        return False, RetrievalError(f"cannot load embedding model {name!r}: {e!r}")
-    facts = {
-        "backend": embedder.backend,
-        "dimension": embedder.dimension,
-        "max_tokens": embedder.max_tokens,
-        "counter": embedder.token_counter,
-    }
-    return True, (embedder, facts)
-
-
-def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
-    """The child's loop: start each encode as it comes; a thread sends the vectors back."""
-    ok, loaded = _load(*pickle.load(inp))
-    write = threading.Lock()
-
-    def reply(frame: tuple[Any, ...]) -> None:
-        try:
-            data = pickle.dumps(frame, protocol=_PROTOCOL)
-        except Exception as e:  # an error that does not pickle travels as text
-            data = pickle.dumps((*frame[:-2], False, RetrievalError(f"embedding failed: {e!r}")))
-        with write:
-            out.write(data)
-            out.flush()
-
-    reply((True, loaded[1]) if ok else (False, loaded))
-    if not ok:
-        return
-    embedder = loaded[0]
-    started: queue.Queue[tuple[int, Callable[[], Any]] | None] = queue.Queue()
-
-    def finish() -> None:  # waits on each encode in turn (the device frees the GIL)
-        while (item := started.get()) is not None:
-            task, wait = item
-            try:
-                reply((task, True, wait()))
-            except Exception as e:  # handed to whoever waits on the vectors
-                reply((task, False, e))
-
-    sender = threading.Thread(target=finish, daemon=True)
-    sender.start()
-    while True:
-        try:
-            task, texts, batch_size = pickle.load(inp)
-        except EOFError:
-            break
-        try:
-            started.put((task, embedder.start_encode(texts, batch_size)))
-        except Exception as e:
-            started.put((task, _raiser(e)))
-    started.put(None)
-    sender.join()
-
-
-def _raiser(error: Exception) -> Callable[[], Any]:
-    def wait() -> Any:
-        raise error
-
-    return wait
-
-
-if __name__ == "__main__":
-    run_child(_serve)
