@@ -53,9 +53,7 @@ class _Child:
         self._pending: dict[int, Future[Any]] = {}
         self._task = 0
         self.alive = True
-        pickle.dump((name, device, bf16), self.proc.stdin, protocol=_PROTOCOL)
-        self.proc.stdin.flush()
-        self.info = self._hello(name)
+        self.info = self._hello(name, device, bf16)
         self._out: queue.Queue[bytes | None] = queue.Queue()
         self._threads = [
             threading.Thread(target=self._send, daemon=True, name="longdoc-embed-send"),
@@ -64,12 +62,14 @@ class _Child:
         for t in self._threads:
             t.start()
 
-    def _hello(self, name: str) -> dict[str, Any]:
-        """The loaded model's facts, or the error that kept it from loading."""
-        assert self.proc.stdout is not None
+    def _hello(self, name: str, device: str, bf16: bool) -> dict[str, Any]:
+        """Have the child load the model: its facts, or the error that kept it from loading."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
         try:
+            pickle.dump((name, device, bf16), self.proc.stdin, protocol=_PROTOCOL)
+            self.proc.stdin.flush()
             ok, payload = pickle.load(self.proc.stdout)
-        except Exception as e:  # EOF: it died while loading (an abort, out of memory)
+        except Exception as e:  # a broken pipe or EOF: it died (an abort, out of memory)
             self.close()
             raise EmbeddingProcessError(
                 f"the embedding process for {name!r} ended while loading the model",
