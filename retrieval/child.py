@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
+import queue
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Mapping
-from typing import IO
+from concurrent.futures import Future
+from typing import IO, Any
 
-__all__ = ["PIPE_BYTES", "run_child", "start_child"]
+__all__ = ["PIPE_BYTES", "FramedChild", "run_child", "start_child"]
 
 PIPE_BYTES = 1 << 20  # Linux's default most for an unprivileged process
 
@@ -60,6 +64,104 @@ def _widen(proc: subprocess.Popen[bytes]) -> None:
         if pipe is not None:
             with contextlib.suppress(OSError):  # over the system's limit: the default stays
                 fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+
+
+class FramedChild:
+    """A child fed pickled frames by a sender thread, whose replies a reader thread settles.
+
+    Requests carry a task number; the child answers each with ``(task, ok, result)``,
+    which settles the future posted with it (an exception when ``ok`` is false). When the
+    child's output ends (it died, or was closed), :meth:`lost` gets the work still in hand.
+
+    Args:
+        module: the child's module (see :func:`start_child`).
+        env: variables set in the child.
+        name: the threads' name prefix.
+    """
+
+    def __init__(self, module: str, env: Mapping[str, str] | None = None, *, name: str) -> None:
+        self.proc = start_child(module, env)
+        self.lock = threading.Lock()
+        self.pending: dict[int, tuple[Any, Future[Any]]] = {}  # task -> (its item, future)
+        self.alive = True
+        self._name = name
+        self._out: queue.Queue[bytes | None] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start the sender and reader threads (after any handshake made directly)."""
+        self._threads = [
+            threading.Thread(target=self._send, daemon=True, name=f"{self._name}-send"),
+            threading.Thread(target=self._read, daemon=True, name=f"{self._name}-recv"),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def send(self, frame: bytes) -> None:
+        """Queue a frame that needs no reply."""
+        self._out.put(frame)
+
+    def post(self, task: int, item: Any, future: Future[Any], frame: bytes) -> bool:
+        """Queue a request whose reply settles ``future``; False if the child is gone."""
+        with self.lock:
+            if not self.alive:
+                return False
+            self.pending[task] = (item, future)
+        self._out.put(frame)
+        return True
+
+    def lost(self, work: list[tuple[Any, Future[Any]]]) -> None:
+        """The child ended with ``work`` in hand (``(item, future)`` pairs)."""
+        raise NotImplementedError
+
+    def _send(self) -> None:
+        pipe = self.proc.stdin
+        assert pipe is not None
+        try:
+            while (frame := self._out.get()) is not None:
+                pipe.write(frame)
+                pipe.flush()
+        except OSError:  # the child died: the reader sees its end and hands the work on
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+    def _read(self) -> None:
+        pipe = self.proc.stdout
+        assert pipe is not None
+        try:
+            while True:
+                task, ok, payload = pickle.load(pipe)
+                with self.lock:
+                    _item, future = self.pending.pop(task)
+                if future.cancelled():  # its caller gave up on it
+                    continue
+                if ok:
+                    future.set_result(payload)
+                else:
+                    future.set_exception(payload)
+        except Exception:  # EOF or a torn frame: the child is gone
+            with self.lock:
+                self.alive = False
+                work, self.pending = list(self.pending.values()), {}
+            self.lost(work)
+
+    def close(self) -> None:
+        """Close its input (it then exits) and wait for it."""
+        if self._threads:
+            self._out.put(None)
+            for t in self._threads:
+                t.join(timeout=10)
+        else:  # never started: close the pipe here
+            assert self.proc.stdin is not None
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def run_child(serve: Callable[[IO[bytes], IO[bytes]], None]) -> None:

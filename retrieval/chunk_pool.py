@@ -23,12 +23,10 @@ as long as a small ingest takes), and they are stopped once idle that long.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import hashlib
 import logging
 import os
 import pickle
-import queue
 import subprocess
 import threading
 import time
@@ -36,7 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
 
 from longdoc.errors import RetrievalError
-from longdoc.retrieval.child import run_child, start_child
+from longdoc.retrieval.child import FramedChild, run_child
 from longdoc.retrieval.chunking import Chunker
 from longdoc.retrieval.lexical import Tokenizer, lexical_text
 from longdoc.retrieval.models import Chunk, LoadedDocument
@@ -51,35 +49,26 @@ _log = logging.getLogger(__name__)
 # Characters of text a run chunks on threads before it starts worker processes: a
 # worker takes about 0.4 s of CPU to start (imports), paid back past this size.
 PROCESS_AFTER_CHARS = 1_000_000
-_STOP = None  # the writer queue's end marker
 # How much longer a document takes on the threads than in a worker: they share the GIL
 # with the writes (measured on 2 cores, four books: 1 put Moby Dick on the threads and
 # took 3.3 s once the worker was warm, 2 took 2.8-3.0 s).
 _THREAD_COST = 2.0
 
 
-class _Worker:
-    """One chunking process: a writer thread feeds it, a reader thread settles futures."""
+class _Worker(FramedChild):
+    """One chunking process: it gets the pickled chunker first, then ``(task, document)``."""
 
     def __init__(self, chunker: bytes, on_lost: Any) -> None:
         # Chunking needs no accelerator; hidden, no library in the worker can claim one
         # (measured on an H200: bm25s imports jax, whose XLA took 75% of the GPU per worker).
-        self.proc = start_child(
+        super().__init__(
             "longdoc.retrieval.chunk_pool",
             {"CUDA_VISIBLE_DEVICES": "", "HIP_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"},
+            name="longdoc-chunk",
         )
-        self.pending: dict[int, tuple[LoadedDocument, Future[Chunked]]] = {}
-        self.lock = threading.Lock()
-        self.alive = True
         self.on_lost = on_lost  # the pool using the worker now: it takes lost work back
-        self._out: queue.Queue[bytes | None] = queue.Queue()
-        self._out.put(chunker)
-        self._threads = [
-            threading.Thread(target=self._write, daemon=True, name="longdoc-chunk-send"),
-            threading.Thread(target=self._read, daemon=True, name="longdoc-chunk-recv"),
-        ]
-        for t in self._threads:
-            t.start()
+        self.send(chunker)
+        self.start()
 
     @property
     def idle(self) -> bool:
@@ -94,53 +83,13 @@ class _Worker:
             return sum(len(doc.text) for doc, _f in self.pending.values())
 
     def submit(self, task: int, doc: LoadedDocument, future: Future[Chunked]) -> None:
-        with self.lock:
-            self.pending[task] = (doc, future)
-        self._out.put(pickle.dumps((task, doc), protocol=pickle.HIGHEST_PROTOCOL))
+        frame = pickle.dumps((task, doc), protocol=pickle.HIGHEST_PROTOCOL)
+        if not self.post(task, doc, future, frame):  # it died meanwhile: chunked on threads
+            self.on_lost([(doc, future)], self.proc)
 
-    def _write(self) -> None:
-        pipe = self.proc.stdin
-        assert pipe is not None
-        try:
-            while (frame := self._out.get()) is not _STOP:
-                pipe.write(frame)
-                pipe.flush()
-        except OSError:  # the worker died: the reader sees its end and hands work back
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                pipe.close()
-
-    def _read(self) -> None:
-        pipe = self.proc.stdout
-        assert pipe is not None
-        try:
-            while True:
-                task, ok, payload = pickle.load(pipe)
-                with self.lock:
-                    _doc, future = self.pending.pop(task)
-                if future.cancelled():  # its pool gave up on it
-                    continue
-                if ok:
-                    future.set_result(payload)
-                else:
-                    future.set_exception(payload)
-        except Exception:  # EOF or a torn frame: the worker is gone
-            with self.lock:
-                self.alive = False
-                lost, self.pending = list(self.pending.values()), {}
-            if lost:
-                self.on_lost(lost, self.proc)
-
-    def close(self) -> None:
-        self._out.put(_STOP)
-        for t in self._threads:
-            t.join(timeout=10)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+    def lost(self, work: list[tuple[Any, Future[Any]]]) -> None:
+        if work:
+            self.on_lost(work, self.proc)
 
 
 class ChunkPool:

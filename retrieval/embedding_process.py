@@ -20,17 +20,14 @@ one.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import pickle
-import queue
-import subprocess
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from longdoc.errors import EmbeddingProcessError
-from longdoc.retrieval.child import start_child
+from longdoc.retrieval.child import FramedChild
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,28 +36,17 @@ if TYPE_CHECKING:
 
 __all__ = ["ProcessEmbedder"]
 
-_STOP = None  # the send queue's end marker
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
-class _Child:
-    """One embedding process: a sender thread feeds it, a reader thread settles futures."""
+class _Child(FramedChild):
+    """One embedding process: the model is loaded first, then ``(task, texts, batch)``."""
 
     def __init__(self, name: str, device: str, bf16: bool) -> None:
-        self.proc = start_child("longdoc.retrieval.embedding_child")
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self._lock = threading.Lock()
-        self._pending: dict[int, Future[Any]] = {}
+        super().__init__("longdoc.retrieval.embedding_child", name="longdoc-embed")
         self._task = 0
-        self.alive = True
         self.info = self._hello(name, device, bf16)
-        self._out: queue.Queue[bytes | None] = queue.Queue()
-        self._threads = [
-            threading.Thread(target=self._send, daemon=True, name="longdoc-embed-send"),
-            threading.Thread(target=self._read, daemon=True, name="longdoc-embed-recv"),
-        ]
-        for t in self._threads:
-            t.start()
+        self.start()
 
     def _hello(self, name: str, device: str, bf16: bool) -> dict[str, Any]:
         """Have the child load the model: its facts, or the error that kept it from loading."""
@@ -83,46 +69,17 @@ class _Child:
     def submit(self, texts: list[str], batch_size: int) -> Future[Any]:
         """Send ``texts`` to be encoded; the future gives their vectors or the error."""
         future: Future[Any] = Future()
-        with self._lock:
-            if not self.alive:
-                raise self._ended()
+        with self.lock:
             self._task += 1
-            self._pending[self._task] = future
             task = self._task
-        self._out.put(pickle.dumps((task, texts, batch_size), protocol=_PROTOCOL))
+        frame = pickle.dumps((task, texts, batch_size), protocol=_PROTOCOL)
+        if not self.post(task, None, future, frame):
+            raise self._ended()
         return future
 
-    def _send(self) -> None:
-        pipe = self.proc.stdin
-        assert pipe is not None
-        try:
-            while (frame := self._out.get()) is not _STOP:
-                pipe.write(frame)
-                pipe.flush()
-        except OSError:  # the child died: the reader sees its end and fails the work
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                pipe.close()
-
-    def _read(self) -> None:
-        pipe = self.proc.stdout
-        assert pipe is not None
-        try:
-            while True:
-                task, ok, payload = pickle.load(pipe)
-                with self._lock:
-                    future = self._pending.pop(task)
-                if ok:
-                    future.set_result(payload)
-                else:
-                    future.set_exception(payload)
-        except Exception:  # EOF or a torn frame: the child is gone
-            with self._lock:
-                self.alive = False
-                lost, self._pending = list(self._pending.values()), {}
-            for future in lost:
-                future.set_exception(self._ended())
+    def lost(self, work: list[tuple[Any, Future[Any]]]) -> None:
+        for _item, future in work:
+            future.set_exception(self._ended())
 
     def _ended(self) -> EmbeddingProcessError:
         code = self.proc.wait()
@@ -130,22 +87,6 @@ class _Child:
             f"the embedding process ended (exit code {code}); the next encode starts a new one",
             exit_code=code,
         )
-
-    def close(self) -> None:
-        """Close its pipe (it then exits) and wait for it."""
-        if getattr(self, "_out", None) is not None:
-            self._out.put(_STOP)
-            for t in self._threads:
-                t.join(timeout=10)
-        else:  # it failed to load: no threads were started
-            assert self.proc.stdin is not None
-            with contextlib.suppress(OSError):
-                self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 class ProcessEmbedder:
