@@ -23,7 +23,9 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import IO, Any
 
-__all__ = ["PIPE_BYTES", "FramedChild", "run_child", "start_child"]
+from longdoc.errors import RetrievalError
+
+__all__ = ["PIPE_BYTES", "FramedChild", "reply", "run_child", "start_child"]
 
 PIPE_BYTES = 1 << 20  # Linux's default most for an unprivileged process
 
@@ -173,3 +175,17 @@ def run_child(serve: Callable[[IO[bytes], IO[bytes]], None]) -> None:
     os.dup2(2, 1)
     with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):
         serve(sys.stdin.buffer, results)
+
+
+def reply(out: IO[bytes], frame: tuple[Any, ...], what: str) -> None:
+    """The child's side: write one reply frame, ``(..., ok, result)``, and flush it.
+
+    A result that does not pickle (an exception holding a lock, say) travels as a
+    :class:`~longdoc.errors.RetrievalError` saying ``what`` failed, with its text.
+    """
+    try:
+        data = pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as e:
+        data = pickle.dumps((*frame[:-2], False, RetrievalError(f"{what} failed: {e!r}")))
+    out.write(data)
+    out.flush()

@@ -33,8 +33,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
 
-from longdoc.errors import RetrievalError
-from longdoc.retrieval.child import FramedChild, run_child
+from longdoc.retrieval.child import FramedChild, reply, run_child
 from longdoc.retrieval.chunking import Chunker
 from longdoc.retrieval.lexical import Tokenizer, lexical_text
 from longdoc.retrieval.models import Chunk, LoadedDocument
@@ -300,15 +299,10 @@ def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
         except EOFError:
             return
         try:
-            reply: tuple[int, bool, Any] = (task, True, _work(chunker, tokenizer, doc))
+            frame: tuple[int, bool, Any] = (task, True, _work(chunker, tokenizer, doc))
         except Exception as e:  # the parent raises it where the chunks were wanted
-            reply = (task, False, e)
-        try:
-            frame = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as e:  # an error that does not pickle travels as text
-            frame = pickle.dumps((task, False, RetrievalError(f"chunking failed: {e!r}")))
-        out.write(frame)
-        out.flush()
+            frame = (task, False, e)
+        reply(out, frame, "chunking")
 
 
 if __name__ == "__main__":

@@ -724,6 +724,7 @@ def get_embedder(
         device = device or settings.embedding_device
         process = process or settings.embedding_process
     assert name is not None and backend is not None and device is not None
+    assert data_dir is not None
     if backend not in BACKENDS:
         raise RetrievalError(f"unknown embedding backend {backend!r}")
     where = "cpu" if backend in _ONNX_FILES else resolve_device(device)
@@ -734,9 +735,7 @@ def get_embedder(
     key = (name, chosen, str(data_dir) if chosen in _ONNX_FILES else "", where, fallback, apart)
     with _CACHE_LOCK:
         if key not in _CACHE:
-            _CACHE[key] = _load(
-                name, chosen, Path(str(data_dir)), where, fallback=fallback, apart=apart
-            )
+            _CACHE[key] = _load(name, chosen, Path(data_dir), where, fallback=fallback, apart=apart)
         return _CACHE[key]
 
 

@@ -15,11 +15,9 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from longdoc.errors import RetrievalError
-from longdoc.retrieval.child import run_child
+from longdoc.retrieval.child import reply, run_child
 
 __all__: list[str] = []
-
-_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
 def _load(name: str, device: str, bf16: bool) -> tuple[bool, Any]:
@@ -45,18 +43,13 @@ def _load(name: str, device: str, bf16: bool) -> tuple[bool, Any]:
 def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
     """The child's loop: start each encode as it comes; a thread sends the vectors back."""
     ok, loaded = _load(*pickle.load(inp))
-    write = threading.Lock()
+    write = threading.Lock()  # the loop and the sender thread both reply
 
-    def reply(frame: tuple[Any, ...]) -> None:
-        try:
-            data = pickle.dumps(frame, protocol=_PROTOCOL)
-        except Exception as e:  # an error that does not pickle travels as text
-            data = pickle.dumps((*frame[:-2], False, RetrievalError(f"embedding failed: {e!r}")))
+    def send(frame: tuple[Any, ...]) -> None:
         with write:
-            out.write(data)
-            out.flush()
+            reply(out, frame, "embedding")
 
-    reply((True, loaded[1]) if ok else (False, loaded))
+    send((True, loaded[1]) if ok else (False, loaded))
     if not ok:
         return
     embedder = loaded[0]
@@ -66,9 +59,9 @@ def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
         while (item := started.get()) is not None:
             task, wait = item
             try:
-                reply((task, True, wait()))
+                send((task, True, wait()))
             except Exception as e:  # handed to whoever waits on the vectors
-                reply((task, False, e))
+                send((task, False, e))
 
     sender = threading.Thread(target=finish, daemon=True)
     sender.start()

@@ -78,8 +78,10 @@ class _Child(FramedChild):
         return future
 
     def lost(self, work: list[tuple[Any, Future[Any]]]) -> None:
-        for _item, future in work:
-            future.set_exception(self._ended())
+        if work:
+            ended = self._ended()
+            for _item, future in work:
+                future.set_exception(ended)
 
     def _ended(self) -> EmbeddingProcessError:
         code = self.proc.wait()

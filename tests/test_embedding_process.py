@@ -159,3 +159,20 @@ def test_its_pipes_hold_a_batch_of_vectors(apart: ProcessEmbedder) -> None:
     for pipe in (child.proc.stdin, child.proc.stdout):
         assert fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ) == PIPE_BYTES
     assert PIPE_BYTES >= 600 * 384 * 4  # a book's worth of float32 vectors in one write
+
+
+def test_a_reply_that_does_not_pickle_travels_as_one_error_saying_what_failed() -> None:
+    import io
+    import pickle
+    import threading
+
+    from longdoc.retrieval.child import reply
+
+    out = io.BytesIO()
+    reply(out, (7, False, RuntimeError(threading.Lock())), "chunking")  # a lock: no pickle
+    reply(out, (7, True, [1, 2]), "chunking")
+    out.seek(0)
+    task, ok, error = pickle.load(out)
+    assert (task, ok) == (7, False) and isinstance(error, RetrievalError)
+    assert str(error).startswith("chunking failed: ")
+    assert pickle.load(out) == (7, True, [1, 2])
