@@ -118,6 +118,7 @@ class _Write:
     tokens: int
     terms: list[str] | None = None  # the chunks' BM25 terms, computed while chunking
     vectors: _Vectors | None = None
+    lexical_written: bool = False  # its BM25 rows are written (by the producer)
 
 
 @dataclass
@@ -444,7 +445,12 @@ class Index:
         return versions, pool.submit(doc)
 
     def _flush(self, buffer: list[_Write | _Done], put: Callable[[_Write | _Done], None]) -> None:
-        """Start embedding the buffered writes in one call, then hand every item on in order."""
+        """Start embedding the buffered writes in one call, then hand every item on in order.
+
+        Each write's BM25 rows are written here, before it is handed on (so still before
+        its Chroma records): SQLite writes them without the GIL while the writer's
+        Chroma writes hold it, instead of after them in the writer's thread.
+        """
         writes = [w for w in buffer if isinstance(w, _Write)]
         if writes:  # on a GPU it runs while the writes before these are made
             wait = functools.cache(
@@ -454,6 +460,9 @@ class Index:
             for w in writes:
                 w.vectors, at = _Vectors(wait, at, at + len(w.ids)), at + len(w.ids)
         for item in buffer:
+            if isinstance(item, _Write):
+                self._write_lexical(item.ids, item.texts, item.metas, item.terms)
+                item.lexical_written = True
             put(item)
         buffer.clear()
 
@@ -519,6 +528,7 @@ class Index:
                 embed_texts=item.embed_texts,
                 vectors=item.vectors.get if item.vectors else None,
                 terms=item.terms,
+                lexical_written=item.lexical_written,
             )
             report.chunks_embedded += len(item.ids)
             report.tokens_embedded += item.tokens
@@ -632,24 +642,24 @@ class Index:
         embed_texts: list[str],
         vectors: Any = None,
         terms: list[str] | None = None,
+        lexical_written: bool = False,
     ) -> None:
         """Write chunk records: BM25 rows first, so a crash leaves extra rows, never missing.
 
         ``vectors`` are the embeddings of ``embed_texts`` when already computed, or a
         function waiting for them (called once the BM25 rows are written, so those writes
         run while the embedding finishes); ``terms`` the chunks' BM25 terms (see
-        :meth:`Bm25Index.add`). A whole
+        :meth:`Bm25Index.add`); ``lexical_written``: the BM25 rows are already written
+        (see :meth:`_flush`). A whole
         version in one Chroma write is stored without the pending flag (so :meth:`_finish`
         need not publish it): that write is atomic (one SQL statement appends it to
         Chroma's log, one transaction applies it), so it is seen entirely or not at all.
         """
-        from longdoc.retrieval.lexical import lexical_text
-
         whole = len(ids) == int(metadatas[0]["doc_chunks"]) <= self.store.max_batch
         if whole:
             metadatas = [{k: v for k, v in m.items() if k != PENDING} for m in metadatas]
-        lexical = [lexical_text(t, m) for t, m in zip(texts, metadatas, strict=True)]
-        self.bm25.add(ids, lexical, terms)
+        if not lexical_written:
+            self._write_lexical(ids, texts, metadatas, terms)
         if callable(vectors):
             vectors = vectors()
         self.store.upsert(ids, texts, metadatas, embeddings=vectors, embed_texts=embed_texts)
@@ -657,6 +667,20 @@ class Index:
         self.bm25.bumped()
         if whole:
             self._unflagged = (self.bm25._session, set(ids))
+
+    def _write_lexical(
+        self,
+        ids: list[str],
+        texts: list[str],
+        metadatas: list[dict[str, Any]],
+        terms: list[str] | None = None,
+    ) -> None:
+        """Write the BM25 rows of chunk records about to be written to Chroma."""
+        from longdoc.retrieval.lexical import lexical_text
+
+        self.bm25.add(
+            ids, [lexical_text(t, m) for t, m in zip(texts, metadatas, strict=True)], terms
+        )
 
     def _delete_records(self, ids: list[str]) -> None:
         """Delete chunk records: from Chroma first, then their BM25 rows."""

@@ -216,6 +216,9 @@ class Bm25Index:
         with _LOCKS_GUARD:
             self._lock = _LOCKS.setdefault(str(self.path.resolve()), threading.RLock())
         self._conn: sqlite3.Connection | None = None
+        # Inside a write session its writes may also come from a helper thread of the
+        # writer (the ingest's producer): they take turns on the connection under this.
+        self._session_conn = threading.Lock()
         self._session: dict[str, int] | None = None  # started generation, own bumps, depth
         self._rows: tuple[tuple[int, int], int] | None = None  # (data version, changes), rows
 
@@ -223,7 +226,8 @@ class Bm25Index:
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
             self.folder.mkdir(parents=True, exist_ok=True)
-            # One connection used under self._lock from whichever thread holds it.
+            # One connection used under self._lock from whichever thread holds it (and,
+            # for a session's writes, under self._session_conn: see _session_txn).
             conn = sqlite3.connect(
                 self.path, timeout=60, isolation_level=None, check_same_thread=False
             )
@@ -266,27 +270,32 @@ class Bm25Index:
             return
         if terms is None:
             terms = [self._tokenizer.terms(t) for t in texts]
-        # Rowids are chosen here, not by SQLite, so both tables take one executemany each
-        # and still share them (we hold the write transaction: nobody else takes one).
+        # Rowids are chosen here, not by SQLite, so both tables share them (we hold the
+        # write transaction: nobody else takes one). Each table takes one statement over
+        # a JSON array, which SQLite runs without the GIL from start to end: executemany
+        # takes the GIL back for every row, so beside a Chroma write (which holds the GIL
+        # throughout) it would wait for that write at every row.
         (top,) = conn.execute("SELECT coalesce(max(rowid), 0) FROM records").fetchone()
-        rowids = range(top + 1, top + 1 + len(ids))
-        conn.executemany(
-            "INSERT INTO records(rowid, id, doc_id) VALUES (?, ?, ?)",
-            [(r, i, _doc_id(i)) for r, i in zip(rowids, ids, strict=True)],
+        conn.execute(
+            "INSERT INTO records(rowid, id, doc_id)"
+            " SELECT ? + key, json_extract(value, '$[0]'), json_extract(value, '$[1]')"
+            " FROM json_each(?)",
+            (top + 1, json.dumps([(i, _doc_id(i)) for i in ids])),
         )
-        conn.executemany(
-            "INSERT INTO terms(rowid, tokens) VALUES (?, ?)",
-            list(zip(rowids, terms, strict=True)),
+        conn.execute(
+            "INSERT INTO terms(rowid, tokens) SELECT ? + key, value FROM json_each(?)",
+            (top + 1, json.dumps(list(terms))),
         )
 
     @staticmethod
     def _delete(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
-        for i in range(0, len(ids), 500):  # under SQLite's limit on bound parameters
-            part = list(ids[i : i + 500])
-            marks = ",".join("?" * len(part))
-            rows = f"SELECT rowid FROM records WHERE id IN ({marks})"
-            conn.execute(f"DELETE FROM terms WHERE rowid IN ({rows})", part)
-            conn.execute(f"DELETE FROM records WHERE id IN ({marks})", part)
+        given = "SELECT value FROM json_each(?)"
+        bound = (json.dumps(list(ids)),)
+        conn.execute(
+            f"DELETE FROM terms WHERE rowid IN (SELECT rowid FROM records WHERE id IN ({given}))",
+            bound,
+        )
+        conn.execute(f"DELETE FROM records WHERE id IN ({given})", bound)
 
     # --- keeping in step ----------------------------------------------------------------
     def _usable(self, meta: Mapping[str, Any], state: State) -> bool:
@@ -381,9 +390,17 @@ class Bm25Index:
             else:
                 self._set(conn, writer=_STALE)
 
-    def _require_session(self) -> None:
+    @contextmanager
+    def _session_txn(self) -> Iterator[sqlite3.Connection]:
+        """A transaction of the open write session, from its thread or a helper of it.
+
+        Not under ``self._lock``: the session's thread holds that for the whole session,
+        and a helper it started (joined before the session ends) writes meanwhile.
+        """
         if self._session is None:
             raise RuntimeError("Bm25Index writes need a writing() session")
+        with self._session_conn, self._txn() as conn:
+            yield conn
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -395,30 +412,30 @@ class Bm25Index:
     ) -> None:
         """Index records about to be written to Chroma (replacing rows of the same ids).
 
+        May be called from a thread the session's thread started and joins before the
+        session ends (the ingest's producer does, so these writes run while Chroma's
+        hold the GIL: SQLite does them in one statement per table, without it).
+
         Args:
             ids: record ids.
             texts: their lexical texts (see :func:`lexical_text`).
             terms: the same texts already tokenized by :attr:`tokenizer`'s
                 :meth:`~Tokenizer.terms` (the ingest does so while chunking).
         """
-        with self._lock:
-            self._require_session()
-            with self._txn() as conn:
-                self._delete(conn, ids)
-                self._insert(conn, ids, texts, terms)
+        with self._session_txn() as conn:
+            self._delete(conn, ids)
+            self._insert(conn, ids, texts, terms)
 
     def remove(self, ids: Sequence[str]) -> None:
-        """Drop the rows of records just deleted from Chroma."""
-        with self._lock:
-            self._require_session()
-            with self._txn() as conn:
-                self._delete(conn, ids)
+        """Drop the rows of records just deleted from Chroma (from the session's threads)."""
+        with self._session_txn() as conn:
+            self._delete(conn, ids)
 
     def bumped(self) -> None:
         """Count one bump of the collection's generation by this session."""
         with self._lock:
-            self._require_session()
-            assert self._session is not None
+            if self._session is None:
+                raise RuntimeError("Bm25Index writes need a writing() session")
             self._session["bumps"] += 1
 
     # --- reading ------------------------------------------------------------------------

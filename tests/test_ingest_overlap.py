@@ -250,3 +250,37 @@ def test_bm25_rows_are_written_while_the_vectors_finish(
     assert writes[0] == "bm25 rows"
     assert all(a == "bm25 rows" for a, b in itertools.pairwise(writes) if b == "vectors taken")
     assert index.search("wells", k=1, mode="bm25")  # the rows are there to be found
+
+
+def test_the_next_writes_bm25_rows_go_in_while_chroma_writes_the_one_before(
+    embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The producer writes BM25 rows (SQLite, without the GIL) while the writer is in a
+    # Chroma write (which holds it): the first document's Chroma write waits here until
+    # the second's BM25 rows are in, which never happens if the writer writes them itself.
+    first = write(tmp_path / "docs" / "a.txt", "A first short document about whales. " * 20)
+    second = write(tmp_path / "docs" / "b.txt", "A second short document about ships. " * 20)
+    settings = load_settings(data_dir=tmp_path / "data", chroma_host=None, ingest_order="given")
+    index = Index(settings=settings, embedder=embedder)
+    second_rows = threading.Event()
+    add, upsert = index.bm25.add, index.store.upsert
+
+    def bm25_add(ids: list[str], *args: object, **kwargs: object) -> None:
+        add(ids, *args, **kwargs)  # type: ignore[arg-type]
+        if "b.txt" in ids[0]:
+            second_rows.set()
+
+    waited: list[bool] = []
+
+    def chroma_upsert(ids: list[str], *args: object, **kwargs: object) -> None:
+        if "a.txt" in ids[0]:
+            waited.append(second_rows.wait(60))
+        upsert(ids, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(index.bm25, "add", bm25_add)
+    monkeypatch.setattr(index.store, "upsert", chroma_upsert)
+    report = index.ingest([first, second])
+    assert waited == [True], "the second document's BM25 rows waited for the first's Chroma write"
+    assert len(report.added) == 2
+    found = {h.chunk.doc_id for h in index.search("ships", k=5, mode="bm25")}
+    assert len(found) == 1 and found.pop().endswith("b.txt")

@@ -193,3 +193,31 @@ def test_lexical_rows_written_in_bulk_keep_ids_and_terms_together(tmp_path: Path
     assert dict(bm25.scores("omega")).keys() == {"d::v::1"}
     assert dict(bm25.scores("epsilon")).keys() == {"e::v::0"}
     assert not bm25.scores("delta")
+
+
+def test_a_write_session_takes_rows_from_a_helper_thread_and_none_outside_it(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    from longdoc.retrieval.lexical import Bm25Index
+
+    bm25 = Bm25Index(tmp_path)
+    errors: list[BaseException] = []
+
+    def helper() -> None:  # as the ingest's producer: the session's thread holds its lock
+        try:
+            bm25.add(["h::v::0"], ["helper words"])
+        except BaseException as e:  # handed to the test's thread
+            errors.append(e)
+
+    with bm25.writing(lambda: (0, 0), lambda: ([], [])):
+        bm25.add(["o::v::0"], ["owner words"])
+        thread = threading.Thread(target=helper)
+        thread.start()
+        thread.join(60)
+        assert not thread.is_alive() and not errors
+    assert dict(bm25.scores("helper")).keys() == {"h::v::0"}
+    assert dict(bm25.scores("words")).keys() == {"h::v::0", "o::v::0"}
+    with pytest.raises(RuntimeError, match="writing"):
+        bm25.add(["x::v::0"], ["outside"])
