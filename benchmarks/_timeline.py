@@ -28,10 +28,12 @@ class Timeline:
         self.spans: dict[tuple[str, str], float] = defaultdict(float)
         self.ready: list[tuple[str, float]] = []
         self.embedded: list[tuple[int, float, float]] = []  # (texts, sent, vectors back)
+        self.intervals: dict[str, list[tuple[float, float]]] = defaultdict(list)
         self._undo: list[tuple[Any, str, Any]] = []
         self.t0 = self.t1 = 0.0
 
-    def _wrap(self, owner: Any, name: str, label: str) -> None:
+    def _wrap(self, owner: Any, name: str, label: str, each: bool = False) -> None:
+        """Sum the time of ``owner.name`` per thread; with ``each``, list every call too."""
         original = getattr(owner, name)
 
         @functools.wraps(original)
@@ -40,8 +42,11 @@ class Timeline:
             try:
                 return original(*args, **kwargs)
             finally:
+                end = time.perf_counter()
                 thread = threading.current_thread().name
-                self.spans[(thread, label)] += time.perf_counter() - t
+                self.spans[(thread, label)] += end - t
+                if each:
+                    self.intervals[label].append((t - self.t0, end - self.t0))
 
         self._undo.append((owner, name, original))
         setattr(owner, name, timed)
@@ -87,8 +92,8 @@ class Timeline:
 
         self._wrap(Store, "start_embed", "embed (on a GPU: the start only)")
         self._wrap(_Vectors, "get", "waiting on vectors")
-        self._wrap(Store, "upsert", "Chroma upsert")
-        self._wrap(Bm25Index, "add", "lexical writes")
+        self._wrap(Store, "upsert", "Chroma upsert", each=True)
+        self._wrap(Bm25Index, "add", "lexical writes", each=True)
         self._wrap(Index, "_apply", "writes, all (consumer busy)")
         self._wrap(Future, "result", "waiting on chunks")
         self._wrap(index_module, "_wait_for_chunks", "waiting on chunks")
@@ -115,6 +120,8 @@ class Timeline:
             )
         ready = ", ".join(f"{name} {t:.2f}s" for name, t in self.ready)
         lines.append(f"{indent}  chunks ready at: {ready or '-'}")
+        for label, spans in sorted(self.intervals.items()):
+            lines.append(f"{indent}  {label}: " + ", ".join(f"{a:.2f}->{b:.2f}s" for a, b in spans))
         if self.embedded:
             sent = ", ".join(f"{n} texts {a:.2f}s->{b:.2f}s" for n, a, b in self.embedded)
             lines.append(f"{indent}  embedding process, sent -> vectors back: {sent}")

@@ -213,6 +213,14 @@ def main() -> int:
         f"  (b)/(a) = {b / a:.2f} (target >= 0.7)   (b)/(c) = {b / c:.2f}   (c)/(a) = {c / a:.2f}"
         f"   (b)/(e) = {b / e:.2f}   (e)/(a) = {e / a:.2f}   (b')/(a) = {here / a:.2f}"
     )
+    # The host's speed drifts between repeats (raw encode moved 2-3x within one run):
+    # each repeat's (b) against the (a) measured just before it cancels that drift.
+    paired = [o / r for o, r in zip(rates["ours"], rates["raw"], strict=True)]
+    print(
+        "  (b)/(a) repeat by repeat: "
+        + ", ".join(f"{x:.2f}" for x in paired)
+        + f"; median {statistics.median(paired):.2f}"
+    )
     if args.timeline:
         _timelines(args, books)
     print(f"peak RSS of this process: {peak_rss_mib():,.0f} MiB")

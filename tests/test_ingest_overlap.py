@@ -284,3 +284,47 @@ def test_the_next_writes_bm25_rows_go_in_while_chroma_writes_the_one_before(
     assert len(report.added) == 2
     found = {h.chunk.doc_id for h in index.search("ships", k=5, mode="bm25")}
     assert len(found) == 1 and found.pop().endswith("b.txt")
+
+
+def test_a_planned_document_is_embedded_before_the_producer_waits_for_chunks(
+    embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The writer is kept busy with the first document, so the second one, once planned,
+    # is not handed on for an idle writer; the third one's chunks are not ready until the
+    # second is embedded. Without the hand-off before the producer waits for chunks, the
+    # second would wait, unembedded, for the third's chunks (as a book did on an H200).
+    paths = [
+        write(tmp_path / "docs" / f"{name}.txt", f"A {name} short document. " * 20)
+        for name in ("first", "second", "third")
+    ]
+    log: list[str] = []
+    settings = load_settings(data_dir=tmp_path / "data", chroma_host=None, ingest_order="given")
+    index = Index(settings=settings, embedder=_Recording(embedder, log))  # type: ignore[arg-type]
+    second_embedded = threading.Event()
+    chunk, apply, start = index.chunker.chunk, index._apply, index.store.start_embed
+
+    def start_embed(texts: list[str]) -> Callable[[], np.ndarray]:
+        wait = start(texts)
+        if sum(e.startswith("embed") for e in log) == 2:
+            second_embedded.set()
+        return wait
+
+    def chunk_third_late(doc: LoadedDocument) -> list[object]:
+        if doc.doc_id.endswith("third.txt"):
+            assert second_embedded.wait(60), "the second document waited for these chunks"
+        return chunk(doc)  # type: ignore[return-value]
+
+    first: list[object] = []
+
+    def busy_first(item: object, run: object) -> None:
+        if not first:  # the writer is busy with the first write until the second is embedded
+            first.append(item)
+            assert second_embedded.wait(60), "the second document waited for the third's chunks"
+        apply(item, run)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(index.store, "start_embed", start_embed)
+    monkeypatch.setattr(index.chunker, "chunk", chunk_third_late)
+    monkeypatch.setattr(index, "_apply", busy_first)
+    report = index.ingest(paths)
+    assert len(report.added) == 3
+    assert sum(e.startswith("embed") for e in log) == 3  # one embedding a document
