@@ -25,9 +25,30 @@ if TYPE_CHECKING:  # run as a script, this module stays light
 
     from longdoc.testing.fake_openai import FakeOpenAI
 
-__all__ = ["HoldAt", "kill", "kill_and_rerun", "prompt_of", "spawn_cli", "wait_until"]
+__all__ = [
+    "HoldAt",
+    "kill",
+    "kill_and_rerun",
+    "prompt_of",
+    "readable",
+    "spawn_cli",
+    "wait_until",
+]
 
 HERE = Path(__file__).resolve()
+
+
+def readable(source: Any, timeout: float) -> bool:
+    """Whether ``source`` (a file object or descriptor) is readable within ``timeout`` s.
+
+    Through poll, not select: after a few hundred tests this process's descriptors run
+    past select's limit of 1,024.
+    """
+    import select
+
+    poller = select.poll()
+    poller.register(source, select.POLLIN)
+    return bool(poller.poll(timeout * 1000))
 
 
 def spawn_cli(

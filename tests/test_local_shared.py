@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
+from kill_support import readable
 
 from longdoc.agents.gateway.local import (
     REGISTRY_FOLDER,
@@ -126,7 +126,7 @@ class Client:
     def call(self, timeout: float = 180.0) -> dict[str, Any]:
         self._pipe("stdin").write(b"call\n")
         self._pipe("stdin").flush()
-        ready, _, _ = select.select([self._pipe("stdout")], [], [], timeout)
+        ready = readable(self._pipe("stdout"), timeout)
         line = self._pipe("stdout").readline() if ready else b""
         if not line:
             self.kill()
