@@ -7,7 +7,9 @@ parent, which then closes the pipe: the child exits on that end of its input), a
 pipes widened to 1 MiB. A frame (a document's chunks, a batch's vectors) is often more
 than a pipe's default 64 KiB, and the parent's reader thread takes the GIL back after
 every read: with Chroma's writes holding it for a whole write, each read can wait that
-long.
+long. For the same reason a reply goes with its length first and is read whole, as
+much as the pipe holds at a time (:func:`read_reply`), then unpickled: ``pickle.load``
+on the pipe reads in pickle's 64 KiB frames, 60 reads for a book's chunks.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import contextlib
 import os
 import pickle
 import queue
+import struct
 import subprocess
 import sys
 import threading
@@ -25,9 +28,10 @@ from typing import IO, Any
 
 from longdoc.errors import RetrievalError
 
-__all__ = ["PIPE_BYTES", "FramedChild", "reply", "run_child", "start_child"]
+__all__ = ["PIPE_BYTES", "FramedChild", "read_reply", "reply", "run_child", "start_child"]
 
 PIPE_BYTES = 1 << 20  # Linux's default most for an unprivileged process
+_LENGTH = struct.Struct("<Q")  # a reply's length in bytes, before the reply
 
 
 def start_child(module: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -134,7 +138,7 @@ class FramedChild:
         assert pipe is not None
         try:
             while True:
-                task, ok, payload = pickle.load(pipe)
+                task, ok, payload = read_reply(pipe)
                 with self.lock:
                     _item, future = self.pending.pop(task)
                 if future.cancelled():  # its caller gave up on it
@@ -187,5 +191,27 @@ def reply(out: IO[bytes], frame: tuple[Any, ...], what: str) -> None:
         data = pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as e:
         data = pickle.dumps((*frame[:-2], False, RetrievalError(f"{what} failed: {e!r}")))
+    out.write(_LENGTH.pack(len(data)))
     out.write(data)
     out.flush()
+
+
+def read_reply(pipe: IO[bytes]) -> Any:
+    """The parent's side: read one frame written by :func:`reply`.
+
+    Raises:
+        EOFError: the pipe ended before the whole frame (the child is gone).
+    """
+    (size,) = _LENGTH.unpack(_read_exactly(pipe, _LENGTH.size))
+    return pickle.loads(_read_exactly(pipe, size))
+
+
+def _read_exactly(pipe: IO[bytes], size: int) -> bytearray:
+    data = bytearray(size)
+    view, got = memoryview(data), 0
+    while got < size:
+        n = pipe.readinto(view[got:])  # type: ignore[attr-defined]
+        if not n:
+            raise EOFError(f"a child's pipe ended {size - got} bytes short of a frame")
+        got += n
+    return data

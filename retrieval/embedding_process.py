@@ -27,7 +27,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from longdoc.errors import EmbeddingProcessError
-from longdoc.retrieval.child import FramedChild
+from longdoc.retrieval.child import FramedChild, read_reply
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,7 +54,7 @@ class _Child(FramedChild):
         try:
             pickle.dump((name, device, bf16), self.proc.stdin, protocol=_PROTOCOL)
             self.proc.stdin.flush()
-            ok, payload = pickle.load(self.proc.stdout)
+            ok, payload = read_reply(self.proc.stdout)
         except Exception as e:  # a broken pipe or EOF: it died (an abort, out of memory)
             self.close()
             raise EmbeddingProcessError(

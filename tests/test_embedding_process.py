@@ -163,16 +163,41 @@ def test_its_pipes_hold_a_batch_of_vectors(apart: ProcessEmbedder) -> None:
 
 def test_a_reply_that_does_not_pickle_travels_as_one_error_saying_what_failed() -> None:
     import io
-    import pickle
     import threading
 
-    from longdoc.retrieval.child import reply
+    from longdoc.retrieval.child import read_reply, reply
 
     out = io.BytesIO()
     reply(out, (7, False, RuntimeError(threading.Lock())), "chunking")  # a lock: no pickle
     reply(out, (7, True, [1, 2]), "chunking")
     out.seek(0)
-    task, ok, error = pickle.load(out)
+    task, ok, error = read_reply(out)
     assert (task, ok) == (7, False) and isinstance(error, RetrievalError)
     assert str(error).startswith("chunking failed: ")
-    assert pickle.load(out) == (7, True, [1, 2])
+    assert read_reply(out) == (7, True, [1, 2])
+
+
+def test_replies_larger_than_the_pipe_arrive_whole_and_a_torn_one_is_an_eof() -> None:
+    import threading
+
+    from longdoc.retrieval.child import read_reply, reply
+
+    vectors = np.arange(2_000 * 384, dtype=np.float32).reshape(2_000, 384)  # 3 MB
+    texts = [f"chunk {i} " * 40 for i in range(3_000)]  # many small strings: pickle frames
+    read_fd, write_fd = os.pipe()
+    with os.fdopen(read_fd, "rb") as inp, os.fdopen(write_fd, "wb") as out:
+
+        def send() -> None:
+            reply(out, (1, True, vectors), "embedding")
+            reply(out, (2, True, texts), "chunking")
+            out.write(b"\x10\x00\x00\x00\x00\x00\x00\x00abc")  # 16 bytes promised, 3 sent
+            out.close()
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        task, ok, got = read_reply(inp)
+        assert (task, ok) == (1, True) and np.array_equal(got, vectors)
+        assert read_reply(inp) == (2, True, texts)
+        with pytest.raises(EOFError, match="13 bytes short of a frame"):
+            read_reply(inp)
+        sender.join()
