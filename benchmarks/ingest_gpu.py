@@ -14,32 +14,39 @@ Printed, in embedding tokens per second:
       tokenizer): the framework's own throughput on this machine, the ceiling of (b),
   (e) longdoc's embedder alone over the same chunks (its own batching: one
       tokenization, batches queued on the device, one copy back),
+  (f) with ``--server``: (b) against a ``chroma run`` server on this host, whose
+      writes hold no GIL of this process (the embedded client's hold it for a write),
 then (b)/(a) (target >= 0.7), (b)/(c), and (b)/(e): the ingest against its own
 embedder. Each row runs ``--repeats`` times on a fresh collection after a warm-up;
 the median and the spread are printed.
 
-Run: ``python benchmarks/ingest_gpu.py [--books DIR] [--model DIR] [--device cuda]``.
+Run: ``python benchmarks/ingest_gpu.py [--books DIR] [--model DIR] [--device cuda] [--server]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED_DATA, peak_rss_mib
 
 
-def _settings(args: argparse.Namespace, data_dir: Path, process: str = "auto"):  # -> Settings
+def _settings(args: argparse.Namespace, data_dir: Path, process: str = "auto", port: int = 0):
     from longdoc.config import load_settings
 
     return load_settings(
         data_dir=data_dir,
-        chroma_host=None,
+        chroma_host="127.0.0.1" if port else None,
+        chroma_port=port or 8000,
         embedding_model=args.model,
         embedding_device=args.device,
         embedding_process=process,
@@ -84,17 +91,18 @@ def encode_only(args: argparse.Namespace, texts: list[str]) -> float:
 
 
 def ours(
-    args: argparse.Namespace, books: list[Path], run: int, process: str = "auto"
+    args: argparse.Namespace, books: list[Path], run: int, process: str = "auto", port: int = 0
 ) -> tuple[float, int]:
     """Seconds and embedded tokens of one longdoc ingest of ``books`` into a fresh index.
 
     ``process`` is the ``embedding_process`` setting: ``auto`` embeds in a process of
-    its own on a GPU, ``off`` in this one.
+    its own on a GPU, ``off`` in this one; ``port``: a Chroma server's (default embedded).
     """
     from longdoc.retrieval import Index
 
     data_dir = Path(tempfile.mkdtemp(prefix="longdoc-gpu-"))
-    index = Index(f"books-{run}", settings=_settings(args, data_dir, process))
+    name = f"books-{run}" + (f"-server-{port}" if port else "")
+    index = Index(name, settings=_settings(args, data_dir, process, port))
     index.embedder.encode(["warm up"] * args.batch, args.batch)  # load outside the timing
     inner = index.embedder.inner
     model = getattr(inner, "model", None)
@@ -120,6 +128,35 @@ def zero(args: argparse.Namespace, books: list[Path], run: int) -> tuple[float, 
     t0 = time.perf_counter()
     report = index.ingest(books)
     return time.perf_counter() - t0, report.tokens_embedded
+
+
+@contextlib.contextmanager
+def chroma_server() -> Iterator[int]:
+    """A ``chroma run`` server on loopback, on a fresh folder; yields its port."""
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    folder = tempfile.mkdtemp(prefix="chroma-server-")
+    run = "import sys; from chromadb.cli.cli import app; sys.argv[0] = 'chroma'; app()"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", run, "run", "--path", folder, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(300):  # up to a minute, polling its heartbeat
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).is_success:
+                    break
+            if proc.poll() is not None:
+                raise RuntimeError("chroma run exited")
+            time.sleep(0.2)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 def llama(args: argparse.Namespace, books: list[Path], run: int, count) -> tuple[float, int]:
@@ -172,6 +209,11 @@ def main() -> int:
     parser.add_argument(
         "--timeline", action="store_true", help="then one more (b) and (d), timed by stage"
     )
+    parser.add_argument(
+        "--server",
+        action="store_true",
+        help="also (f): (b) against a `chroma run` server on this host instead of embedded",
+    )
     args = parser.parse_args()
     books = sorted(args.books.glob("*.txt"))
     if not books:
@@ -188,8 +230,19 @@ def main() -> int:
     print(f"{len(books)} books, {len(chunks):,} chunks, {tokens:,} tokens; device {args.device}")
     _describe(args)
     rates: dict[str, list[float]] = {
-        "raw": [], "ours": [], "here": [], "llama": [], "zero": [], "encode": []
+        "raw": [], "ours": [], "here": [], "llama": [], "zero": [], "encode": [], "server": []
     }  # fmt: skip
+    with chroma_server() if args.server else contextlib.nullcontext(0) as port:
+        _repeat(args, books, texts, tokens, probe, rates, port)
+    _report(rates)
+    if args.timeline:
+        _timelines(args, books)
+    print(f"peak RSS of this process: {peak_rss_mib():,.0f} MiB")
+    return 0
+
+
+def _repeat(args, books, texts, tokens, probe, rates, port: int) -> None:
+    """Every row, ``--repeats`` times, each repeat's rows side by side."""
     for run in range(args.repeats):
         rates["raw"].append(tokens / raw(args, texts))
         rates["encode"].append(tokens / encode_only(args, texts))
@@ -201,7 +254,13 @@ def main() -> int:
         rates["llama"].append(n / sec)
         sec, n = zero(args, books, run)
         rates["zero"].append(n / sec)
-        print(f"  run {run + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in rates.items()))
+        if port:
+            sec, n = ours(args, books, 200 + run, port=port)
+            rates["server"].append(n / sec)
+        print(f"  run {run + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in rates.items() if v))
+
+
+def _report(rates: dict[str, list[float]]) -> None:
     print("\nembedding tokens per second (median of runs)")
     a = _row("(a) raw SentenceTransformer.encode", rates["raw"])
     b = _row("(b) longdoc Index.ingest", rates["ours"])
@@ -209,22 +268,24 @@ def main() -> int:
     c = _row("(c) llama-index IngestionPipeline", rates["llama"])
     _row("(d) longdoc, zero-cost embedder", rates["zero"])
     e = _row("(e) longdoc's embedder alone (encode)", rates["encode"])
+    if rates["server"]:
+        f = _row("(f) (b) with a `chroma run` server, this host", rates["server"])
+        print(f"  (f)/(a) = {f / a:.2f}   (f)/(b) = {f / b:.2f}")
     print(
         f"  (b)/(a) = {b / a:.2f} (target >= 0.7)   (b)/(c) = {b / c:.2f}   (c)/(a) = {c / a:.2f}"
         f"   (b)/(e) = {b / e:.2f}   (e)/(a) = {e / a:.2f}   (b')/(a) = {here / a:.2f}"
     )
     # The host's speed drifts between repeats (raw encode moved 2-3x within one run):
     # each repeat's (b) against the (a) measured just before it cancels that drift.
-    paired = [o / r for o, r in zip(rates["ours"], rates["raw"], strict=True)]
-    print(
-        "  (b)/(a) repeat by repeat: "
-        + ", ".join(f"{x:.2f}" for x in paired)
-        + f"; median {statistics.median(paired):.2f}"
-    )
-    if args.timeline:
-        _timelines(args, books)
-    print(f"peak RSS of this process: {peak_rss_mib():,.0f} MiB")
-    return 0
+    for row, name in (("ours", "(b)"), ("server", "(f)")):
+        if not rates[row]:
+            continue
+        paired = [o / r for o, r in zip(rates[row], rates["raw"], strict=True)]
+        print(
+            f"  {name}/(a) repeat by repeat: "
+            + ", ".join(f"{x:.2f}" for x in paired)
+            + f"; median {statistics.median(paired):.2f}"
+        )
 
 
 def _timelines(args: argparse.Namespace, books: list[Path]) -> None:
