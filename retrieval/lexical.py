@@ -397,10 +397,13 @@ class Bm25Index:
         Not under ``self._lock``: the session's thread holds that for the whole session,
         and a helper it started (joined before the session ends) writes meanwhile.
         """
-        if self._session is None:
-            raise RuntimeError("Bm25Index writes need a writing() session")
+        self._require_session()
         with self._session_conn, self._txn() as conn:
             yield conn
+
+    def _require_session(self) -> None:
+        if self._session is None:
+            raise RuntimeError("Bm25Index writes need a writing() session")
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -434,8 +437,8 @@ class Bm25Index:
     def bumped(self) -> None:
         """Count one bump of the collection's generation by this session."""
         with self._lock:
-            if self._session is None:
-                raise RuntimeError("Bm25Index writes need a writing() session")
+            self._require_session()
+            assert self._session is not None
             self._session["bumps"] += 1
 
     # --- reading ------------------------------------------------------------------------
