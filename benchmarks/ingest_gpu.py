@@ -27,13 +27,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -130,35 +127,6 @@ def zero(args: argparse.Namespace, books: list[Path], run: int) -> tuple[float, 
     return time.perf_counter() - t0, report.tokens_embedded
 
 
-@contextlib.contextmanager
-def chroma_server() -> Iterator[int]:
-    """A ``chroma run`` server on loopback, on a fresh folder; yields its port."""
-    import httpx
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    folder = tempfile.mkdtemp(prefix="chroma-server-")
-    run = "import sys; from chromadb.cli.cli import app; sys.argv[0] = 'chroma'; app()"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", run, "run", "--path", folder, "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(300):  # up to a minute, polling its heartbeat
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).is_success:
-                    break
-            if proc.poll() is not None:
-                raise RuntimeError("chroma run exited")
-            time.sleep(0.2)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait()
-
-
 def llama(args: argparse.Namespace, books: list[Path], run: int, count) -> tuple[float, int]:
     """Seconds and embedded tokens of one llama-index pipeline run over ``books``."""
     import chromadb
@@ -232,7 +200,10 @@ def main() -> int:
     rates: dict[str, list[float]] = {
         "raw": [], "ours": [], "here": [], "llama": [], "zero": [], "encode": [], "server": []
     }  # fmt: skip
-    with chroma_server() if args.server else contextlib.nullcontext(0) as port:
+    from longdoc.testing.chroma_server import chroma_server
+
+    server = chroma_server(Path(tempfile.mkdtemp(prefix="chroma-server-")))
+    with server if args.server else contextlib.nullcontext(0) as port:
         _repeat(args, books, texts, tokens, probe, rates, port)
     _report(rates)
     if args.timeline:

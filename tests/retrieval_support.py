@@ -1,15 +1,11 @@
-"""Helpers for the retrieval tests: small files, a tiny PDF, a real Chroma server."""
+"""Helpers for the retrieval tests: small files, a tiny PDF, a real Chroma server (from
+:mod:`longdoc.testing.chroma_server`)."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+
+from longdoc.testing.chroma_server import chroma_server, free_port
 
 __all__ = ["chroma_server", "free_port", "make_pdf", "write"]
 
@@ -59,48 +55,3 @@ def make_pdf(text: str) -> bytes:
         xref,
     )
     return bytes(out)
-
-
-def free_port() -> int:
-    """A TCP port free on the loopback interface right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def chroma_server(path: Path, timeout: float = 60.0) -> Iterator[int]:
-    """Run ``chroma run`` on loopback; yield its port once the heartbeat answers."""
-    import httpx
-
-    exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or "chroma"
-    port = free_port()
-    log = path / "server.log"
-    path.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [exe, "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"chroma server exited: {log.read_text(errors='replace')}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"chroma server not up after {timeout}s")
-            time.sleep(0.2)  # polling interval, not a timing assumption
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
