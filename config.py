@@ -186,10 +186,9 @@ class Settings(BaseSettings):
     )
     ingest_order: Literal["ready", "given"] = Field(
         "ready",
-        description="Order in which an ingest writes documents: 'ready' (smallest files "
-        "first, each written as its chunks are ready: a large document does not hold up the "
-        "small ones, and the first write comes soonest) or 'given' (in the order found: the "
-        "same run writes the same way every time).",
+        description="Order in which an ingest writes documents: 'ready' (as their chunks are "
+        "ready: a large document does not hold up the small ones after it) or 'given' (in "
+        "the order found: the same run writes the same way every time).",
     )
     chunk_workers_idle_s: float = Field(
         60.0,

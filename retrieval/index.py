@@ -282,13 +282,11 @@ class Index:
         Raises:
             SourceNotFoundError: a path does not exist (nothing is ingested).
         """
-        from longdoc.retrieval.loading import iter_documents, scan, smallest_first
+        from longdoc.retrieval.loading import iter_documents, scan
 
         t0 = time.perf_counter()
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
         found = scan(paths, self.retrieval.max_file_bytes)
-        if self.retrieval.ingest_order == "ready":
-            found.files = smallest_first(found.files)
         report = IngestReport(issues=list(found.issues))
         emit = on_progress or (lambda _e: None)
         total = len(found.files)

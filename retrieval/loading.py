@@ -31,7 +31,6 @@ __all__ = [
     "decode_bytes",
     "load_file",
     "scan",
-    "smallest_first",
     "strip_gutenberg",
 ]
 
@@ -255,27 +254,6 @@ def _visit(
     if real not in seen:
         seen.add(real)
         result.files.append((root, path))
-
-
-def smallest_first(files: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
-    """``files`` (from :func:`scan`), smallest first; copies of one doc id keep their order.
-
-    An ingest that may write documents as they are ready starts with the small ones: the
-    first is chunked (and its first write made) soonest, and more files are done early.
-    The copies of one doc id go together where the first stood, in their given order, so
-    the last one found is still the one stored.
-    """
-    groups: dict[str, list[tuple[Path, Path]]] = {}
-    for root, file in files:
-        groups.setdefault(doc_id_for(root, file), []).append((root, file))
-
-    def size(group: list[tuple[Path, Path]]) -> int:
-        try:
-            return group[0][1].stat().st_size
-        except OSError:  # gone since the scan: loading it reports the problem
-            return 0
-
-    return [entry for group in sorted(groups.values(), key=size) for entry in group]
 
 
 def doc_id_for(root: Path, file: Path) -> str:

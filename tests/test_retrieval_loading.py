@@ -9,13 +9,7 @@ import pytest
 from retrieval_support import make_pdf, write
 
 from longdoc.errors import SourceNotFoundError
-from longdoc.retrieval.loading import (
-    decode_bytes,
-    load_file,
-    scan,
-    smallest_first,
-    strip_gutenberg,
-)
+from longdoc.retrieval.loading import decode_bytes, load_file, scan, strip_gutenberg
 from longdoc.retrieval.models import LoadedDocument, LoadIssue
 
 GUTENBERG = """\ufeffThe Project Gutenberg eBook of Tiny Tale\r
@@ -147,18 +141,3 @@ def test_symlink_loop_terminates_and_outside_links_are_not_followed(tmp_path: Pa
     assert files == {"a/note.txt"}
     reasons = " ".join(i.reason for i in result.issues)
     assert "leaves the root" in reasons and "unreadable link" in reasons
-
-
-def test_smallest_first_orders_by_size_and_keeps_copies_of_one_doc_id_in_order(
-    tmp_path: Path,
-) -> None:
-    big, small = write(tmp_path / "big.txt", "x" * 300), write(tmp_path / "small.txt", "x" * 10)
-    # Two folders of one name give the same doc id ("docs/same.txt"): the larger copy
-    # comes first and must stay first, so the later copy is still the one stored.
-    one = write(tmp_path / "a" / "docs" / "same.txt", "y" * 200)
-    two = write(tmp_path / "b" / "docs" / "same.txt", "y" * 5)
-    found = scan([big, tmp_path / "a" / "docs", small, tmp_path / "b" / "docs"])
-    assert [f for _r, f in smallest_first(found.files)] == [small, one, two, big]
-    two.unlink()  # gone since the scan: sorted as empty, its loading reports it
-    one.unlink()
-    assert [f for _r, f in smallest_first(found.files)][:2] == [one, two]
