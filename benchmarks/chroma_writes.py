@@ -15,7 +15,8 @@ in longdoc's layout): ids and vectors 0.33x, the filter keys 0.1x, the packed me
 schema leaving the packed and text keys unindexed (1.38 s vs 1.38 s), the packed value
 a third shorter (1.37 s vs 1.39 s).
 
-Run: ``python benchmarks/chroma_writes.py [--books DIR] [--chunks N] [--repeats N]``.
+Run: ``python benchmarks/chroma_writes.py [--books DIR] [--chunks N] [--repeats N]
+[--model DIR] [--device cuda]``.
 """
 
 from __future__ import annotations
@@ -41,14 +42,19 @@ LAYOUTS: dict[str, tuple[str, bool]] = {
 }
 
 
-def records(books: list[Path], limit: int) -> tuple[list[str], list[dict[str, Any]], Any]:
+def records(
+    books: list[Path], limit: int, model: str, device: str
+) -> tuple[list[str], list[dict[str, Any]], Any]:
     """Ids, encoded metadata (longdoc's layout) and vectors of the books' first chunks."""
     from longdoc.config import load_settings
     from longdoc.retrieval import Index, load_file
     from longdoc.retrieval.models import LoadedDocument
     from longdoc.retrieval.records import chunk_id, chunk_metadata, document_version
 
-    index = Index("probe", settings=load_settings(data_dir=Path(tempfile.mkdtemp())))
+    settings = load_settings(
+        data_dir=Path(tempfile.mkdtemp()), embedding_model=model, embedding_device=device
+    )
+    index = Index("probe", settings=settings)
     ids, metas, texts = [], [], []
     for path in books:
         doc = load_file(path)
@@ -99,10 +105,12 @@ def main() -> int:
     parser.add_argument("--books", type=Path, default=SHARED_DATA / "books")
     parser.add_argument("--chunks", type=int, default=4500, help="at most this many chunks")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--model", default="all-MiniLM-L6-v2", help="model name or folder")
+    parser.add_argument("--device", default="auto", help="where the vectors are made")
     args = parser.parse_args()
     require_data(args.books.name, root=args.books.parent)
     books = sorted(args.books.glob("*.txt"), key=lambda p: p.stat().st_size)
-    ids, metas, vectors = records(books, args.chunks)
+    ids, metas, vectors = records(books, args.chunks, args.model, args.device)
     times: dict[str, list[float]] = {name: [] for name in LAYOUTS}
     for _ in range(args.repeats):  # interleaved: the machine's drift hits every layout alike
         for name in LAYOUTS:
