@@ -33,20 +33,21 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED_DATA, require_data
 
-# layout name -> (which encoded metadata keys to keep, the text as a document)
-LAYOUTS: dict[str, tuple[str, bool]] = {
-    "ids + vectors": ("", False),
-    "+ filter keys": ("keys", False),
-    "+ packed metadata": ("keys,packed", False),
-    "+ text (longdoc's layout)": ("keys,packed,text", False),
-    "text as a Chroma document": ("keys,packed", True),
+# layout name -> (which parts of longdoc's metadata to keep, the text as a document)
+LAYOUTS: dict[str, tuple[frozenset[str], bool]] = {
+    "ids + vectors": (frozenset(), False),
+    "+ filter keys": (frozenset({"keys"}), False),
+    "+ packed metadata": (frozenset({"keys", "packed"}), False),
+    "+ text (longdoc's layout)": (frozenset({"keys", "packed", "text"}), False),
+    "text as a Chroma document": (frozenset({"keys", "packed"}), True),
 }
 
 
 def records(
     books: list[Path], limit: int, model: str, device: str
-) -> tuple[list[str], list[dict[str, Any]], Any]:
-    """Ids, encoded metadata (longdoc's layout) and vectors of the books' first chunks."""
+) -> tuple[list[str], list[dict[str, Any]], Any, int]:
+    """Ids, encoded metadata (longdoc's layout) and vectors of the books' first chunks,
+    and the ingest's write size (its setting, capped by Chroma's batch limit, as there)."""
     from longdoc.config import load_settings
     from longdoc.retrieval import Index, load_file
     from longdoc.retrieval.models import LoadedDocument
@@ -71,11 +72,14 @@ def records(
             texts.append(c.embed_text)
     ids, metas, texts = ids[:limit], metas[:limit], texts[:limit]
     print(f"embedding {len(texts):,} chunks for the vectors...", flush=True)
-    return ids, metas, index.store.embed(texts)
+    step = min(settings.ingest_write_chunks, index.store.max_batch)
+    return ids, metas, index.store.embed(texts), step
 
 
-def write_once(layout: str, ids: list[str], metas: list[dict[str, Any]], vectors: Any) -> float:
-    """Seconds of writing every record, in the ingest's write size, to a fresh collection."""
+def write_once(
+    layout: str, ids: list[str], metas: list[dict[str, Any]], vectors: Any, step: int
+) -> float:
+    """Seconds of writing every record, ``step`` a write, to a fresh collection."""
     import chromadb
 
     from longdoc.retrieval.store import PACKED_KEY, TEXT_KEY
@@ -87,7 +91,6 @@ def write_once(layout: str, ids: list[str], metas: list[dict[str, Any]], vectors
     )
     wanted = {PACKED_KEY: "packed" in keep, TEXT_KEY: "text" in keep}
     rows = [{k: v for k, v in m.items() if wanted.get(k, "keys" in keep)} or None for m in metas]
-    step = 2048  # the ingest_write_chunks default
     seconds = 0.0
     for i in range(0, len(ids), step):
         part: dict[str, Any] = {"ids": ids[i : i + step], "embeddings": vectors[i : i + step]}
@@ -111,13 +114,13 @@ def main() -> int:
     args = parser.parse_args()
     require_data(args.books.name, root=args.books.parent)
     books = sorted(args.books.glob("*.txt"), key=lambda p: p.stat().st_size)
-    ids, metas, vectors = records(books, args.chunks, args.model, args.device)
+    ids, metas, vectors, step = records(books, args.chunks, args.model, args.device)
     times: dict[str, list[float]] = {name: [] for name in LAYOUTS}
     for _ in range(args.repeats):  # interleaved: the machine's drift hits every layout alike
         for name in LAYOUTS:
-            times[name].append(write_once(name, ids, metas, vectors))
+            times[name].append(write_once(name, ids, metas, vectors, step))
     base = statistics.median(times["+ text (longdoc's layout)"])
-    print(f"\n{len(ids):,} chunks, one embedded Chroma collection each, writes of 2,048")
+    print(f"\n{len(ids):,} chunks, one embedded Chroma collection each, writes of {step:,}")
     for name, secs in times.items():
         med = statistics.median(secs)
         print(
